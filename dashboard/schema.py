@@ -1,0 +1,362 @@
+"""The one definition of every canonical table and field.
+
+SQL tables (:func:`sql_metadata`), Polars schemas (:func:`polars_schema`), feed validation
+(``dashboard.ingest.validate``) and the data reference in the README (:func:`schema_markdown`)
+are all derived from the ``TABLES`` below; change a field here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+import sqlalchemy as sa
+
+FieldType = Literal["text", "integer", "float", "datetime", "boolean", "text_list"]
+
+# Vocabularies a field's values must come from. Most are read from config/taxonomy.toml; the
+# rest are fixed by the product (TLP 2.0) or by the configured state (counties, regions).
+VOCABULARIES = {
+    "categories": "taxonomy.toml [categories]",
+    "sar_behaviors": "taxonomy.toml [sar_behaviors]",
+    "target_sectors": "taxonomy.toml [target_sectors]",
+    "product_types": "taxonomy.toml [product_types]",
+    "audiences": "taxonomy.toml [audiences]",
+    "tlp": "TLP 2.0 markings",
+    "counties": "counties of the configured state (shipped boundaries)",
+    "regions": "regions.toml [[regions]] ids",
+    "center_kinds": "state, urban_area, regional",
+    "coverage_scopes": "county, region, statewide",
+}
+
+TLP_MARKINGS = ("TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED")
+CENTER_KINDS = ("state", "urban_area", "regional")
+COVERAGE_SCOPES = ("county", "region", "statewide")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    help: str
+    required: bool = False
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+    vocabulary: str | None = None
+    # False for fields a feed supplies that are stored in another table (a product's area
+    # goes to product_coverage): validated with the row, not a column of this table.
+    column: bool = True
+    # True for fields the ingest computes; a feed never maps a column onto them.
+    computed: bool = False
+    autoincrement: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    help: str
+    fields: tuple[Field, ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    def field(self, name: str) -> Field:
+        for field in self.fields:
+            if field.name == name:
+                return field
+        raise KeyError(f"table {self.name} has no field {name!r}")
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(field.name for field in self.fields)
+
+    @property
+    def feed_fields(self) -> tuple[Field, ...]:
+        """Fields a source may map its columns onto."""
+        return tuple(f for f in self.fields if not f.computed and f.name != "center_id")
+
+    @property
+    def column_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.column)
+
+
+FIPS = r"^\d{5}$"
+IDENTIFIER = r"^[a-z0-9][a-z0-9_]*$"
+
+
+def _center_id(help_text: str = "Reporting center (config id).") -> Field:
+    return Field("center_id", "text", help_text, required=True, pattern=IDENTIFIER, computed=False)
+
+
+CENTERS = Table(
+    "centers",
+    "Fusion centers of the state, loaded from config/centers.toml.",
+    (
+        Field("center_id", "text", "Center id used in config and every record.", True, IDENTIFIER),
+        Field("name", "text", "Display name.", required=True, max_length=200),
+        Field("kind", "text", "state, urban_area or regional.", True, vocabulary="center_kinds"),
+        Field("timezone", "text", "IANA time zone of the center's local time.", required=True),
+        Field("default_tlp", "text", "Marking for records without one.", True, vocabulary="tlp"),
+    ),
+    primary_key=("center_id",),
+)
+
+CENTER_AOR = Table(
+    "center_aor",
+    "Area of responsibility: the counties each center covers.",
+    (
+        _center_id("Center (config id)."),
+        Field("county_fips", "text", "County in the center's AOR.", True, FIPS, vocabulary="counties"),
+    ),
+    primary_key=("center_id", "county_fips"),
+)
+
+REGIONS = Table(
+    "regions",
+    "Every county of the state with the region it belongs to (config/regions.toml).",
+    (
+        Field("county_fips", "text", "5-digit county FIPS code.", True, FIPS, vocabulary="counties"),
+        Field("county_name", "text", "County name from the shipped boundaries.", required=True),
+        Field("region_id", "text", "Region id.", True, IDENTIFIER, vocabulary="regions"),
+        Field("region_name", "text", "Region display name.", required=True),
+        Field("area_km2", "float", "County land and water area, km² (equal-area projection).",
+              minimum=0),
+    ),
+    primary_key=("county_fips",),
+)
+
+INCIDENTS = Table(
+    "incidents",
+    "One reported event (criminal incident, SAR, tip) as a center reported it.",
+    (
+        _center_id(),
+        Field("incident_id", "text", "The center's own id for the incident.", True, max_length=100),
+        Field("occurred_at", "datetime", "When it happened, UTC (naive feed times are read in "
+              "the source's time zone).", required=True),
+        Field("reported_at", "datetime", "When it was reported to the center, UTC."),
+        Field("category", "text", "Threat category (taxonomy key).", True, vocabulary="categories"),
+        Field("county_fips", "text", "County; derived from latitude/longitude when absent.",
+              pattern=FIPS, vocabulary="counties"),
+        Field("latitude", "float", "WGS84 latitude.", minimum=-90, maximum=90),
+        Field("longitude", "float", "WGS84 longitude.", minimum=-180, maximum=180),
+        Field("sar_behavior", "text", "ISE-SAR behaviour code, for SARs.",
+              vocabulary="sar_behaviors"),
+        Field("target_sector", "text", "Targeted sector (NIEM sar code).",
+              vocabulary="target_sectors"),
+        Field("severity", "integer", "Severity, 1 (low) to 5 (critical).", minimum=1, maximum=5),
+        Field("tlp", "text", "TLP 2.0 marking; the source's or center's default when absent.",
+              required=True, vocabulary="tlp"),
+        Field("narrative", "text", "Free text from the feed: untrusted, escaped wherever shown.",
+              max_length=20_000),
+        Field("county_source", "text", "'feed' or 'coordinates' (spatial join).", computed=True),
+        Field("geo_flag", "text", "Why the location needs a look: outside_state or "
+              "county_mismatch (kept as reported, never silently fixed).", computed=True),
+        Field("row_hash", "text", "Hash of the canonical row; an unchanged row is not rewritten.",
+              computed=True),
+        Field("run_id", "integer", "Ingest run that last wrote the row.", computed=True),
+    ),
+    primary_key=("center_id", "incident_id"),
+    indexes=(("occurred_at",), ("county_fips",), ("category",)),
+)
+
+PRODUCTS = Table(
+    "products",
+    "An analytic product (bulletin, assessment, ...) a center published.",
+    (
+        _center_id("Publishing center (config id)."),
+        Field("product_id", "text", "The center's own id for the product.", True, max_length=100),
+        Field("title", "text", "Title from the feed: untrusted, escaped wherever shown.", True,
+              max_length=500),
+        Field("product_type", "text", "Product type (taxonomy key).", True,
+              vocabulary="product_types"),
+        Field("published_at", "datetime", "Publication time, UTC.", required=True),
+        Field("topics", "text_list", "Threat categories it covers (taxonomy keys).", True,
+              vocabulary="categories"),
+        Field("county_fips", "text_list", "Counties it covers.", pattern=FIPS,
+              vocabulary="counties", column=False),
+        Field("region", "text_list", "Regions it covers.", vocabulary="regions", column=False),
+        Field("statewide", "boolean", "Covers the whole state.", column=False),
+        Field("audience", "text", "Intended audience (taxonomy key).", vocabulary="audiences"),
+        Field("tlp", "text", "TLP 2.0 marking; the source's or center's default when absent.",
+              required=True, vocabulary="tlp"),
+        Field("summary", "text", "Summary from the feed: untrusted.", max_length=20_000),
+        Field("incident_ids", "text_list", "Ids of the center's incidents it draws on."),
+        Field("row_hash", "text", "Hash of the canonical row.", computed=True),
+        Field("run_id", "integer", "Ingest run that last wrote the row.", computed=True),
+    ),
+    primary_key=("center_id", "product_id"),
+    indexes=(("published_at",),),
+)
+
+PRODUCT_COVERAGE = Table(
+    "product_coverage",
+    "Areas a product covers: one row per county, region, or 'statewide'.",
+    (
+        _center_id("Publishing center."),
+        Field("product_id", "text", "Product id.", required=True),
+        Field("scope", "text", "county, region or statewide.", True, vocabulary="coverage_scopes"),
+        Field("area_id", "text", "County FIPS, region id, or 'statewide'.", required=True),
+    ),
+    primary_key=("center_id", "product_id", "scope", "area_id"),
+)
+
+INCIDENT_LINKS = Table(
+    "incident_links",
+    "Cross-center duplicates: the incident is the same event as an earlier report by another "
+    "center. Nothing is deleted; counts can be shown with or without duplicates.",
+    (
+        _center_id("Center of the duplicate report."),
+        Field("incident_id", "text", "Id of the duplicate report.", required=True),
+        Field("duplicate_of_center_id", "text", "Center of the first report.", required=True),
+        Field("duplicate_of_incident_id", "text", "Id of the first report.", required=True),
+        Field("distance_km", "float", "Distance between the reports (null: same county, no "
+              "coordinates).", minimum=0),
+        Field("minutes_apart", "float", "Time between the reported occurrences.", minimum=0),
+    ),
+    primary_key=("center_id", "incident_id"),
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Rows a feed sent that failed validation, kept with where they came from and why.",
+    (
+        Field("quarantine_id", "integer", "Row id.", required=True, autoincrement=True),
+        Field("run_id", "integer", "Ingest run that found it.", required=True),
+        _center_id("Center whose feed sent it."),
+        Field("source_name", "text", "Source name in config.", required=True),
+        Field("table_name", "text", "incidents or products.", required=True),
+        Field("location", "text", "File path or database the row came from.", required=True),
+        Field("row_number", "integer", "Line (text files) or row (sheets, tables) in the source.",
+              required=True),
+        Field("field", "text", "Canonical field(s) that failed.", required=True),
+        Field("value", "text", "The offending raw value (untrusted)."),
+        Field("reason", "text", "Why the row was rejected.", required=True),
+        Field("raw_record", "text", "The whole raw row as JSON (untrusted)."),
+    ),
+    primary_key=("quarantine_id",),
+    indexes=(("center_id", "source_name"),),
+)
+
+INGEST_RUNS = Table(
+    "ingest_runs",
+    "Provenance: one row per source per ingest, whether it changed anything or not.",
+    (
+        Field("run_id", "integer", "Run id.", required=True, autoincrement=True),
+        Field("batch_id", "text", "Id shared by the runs of one `ingest` invocation.", True),
+        _center_id(),
+        Field("source_name", "text", "Source name in config.", required=True),
+        Field("table_name", "text", "incidents or products.", required=True),
+        Field("connector_kind", "text", "Connector used (csv, sql, ...).", required=True),
+        Field("location", "text", "File path or database read.", required=True),
+        Field("source_hash", "text", "SHA-256 of the file, or of the rows a query returned.", True),
+        Field("started_at", "datetime", "Start, UTC.", required=True),
+        Field("finished_at", "datetime", "End, UTC.", required=True),
+        Field("status", "text", "'loaded' (read and written) or 'unchanged' (same hash as the "
+              "last load: nothing read).", required=True),
+        Field("rows_read", "integer", "Rows in the source.", required=True, minimum=0),
+        Field("rows_inserted", "integer", "New rows written.", required=True, minimum=0),
+        Field("rows_updated", "integer", "Changed rows updated in place.", required=True, minimum=0),
+        Field("rows_unchanged", "integer", "Valid rows identical to the store.", True, minimum=0),
+        Field("rows_rejected", "integer", "Rows quarantined.", required=True, minimum=0),
+        Field("rows_flagged", "integer", "Rows kept with a geocoding flag.", True, minimum=0),
+    ),
+    primary_key=("run_id",),
+)
+
+TABLES: dict[str, Table] = {
+    table.name: table
+    for table in (
+        CENTERS, CENTER_AOR, REGIONS, INCIDENTS, PRODUCTS, PRODUCT_COVERAGE, INCIDENT_LINKS,
+        QUARANTINE, INGEST_RUNS,
+    )
+}
+FEED_TABLES = ("incidents", "products")
+
+_POLARS_TYPES: dict[FieldType, pl.DataType] = {
+    "text": pl.String(),
+    "integer": pl.Int64(),
+    "float": pl.Float64(),
+    "datetime": pl.Datetime("us", "UTC"),
+    "boolean": pl.Boolean(),
+    "text_list": pl.List(pl.String()),
+}
+
+
+def polars_schema(table: Table | str, *, columns_only: bool = True) -> pl.Schema:
+    """Polars dtypes of a table's fields (stored columns only unless asked otherwise)."""
+    table = TABLES[table] if isinstance(table, str) else table
+    fields = table.column_fields if columns_only else table.fields
+    return pl.Schema({field.name: _POLARS_TYPES[field.type] for field in fields})
+
+
+def _sql_type(field: Field) -> sa.types.TypeEngine:
+    if field.type == "text":
+        return sa.String(field.max_length) if field.max_length else sa.Text()
+    return {
+        "integer": sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        "float": sa.Float(),
+        "datetime": sa.DateTime(timezone=True),
+        "boolean": sa.Boolean(),
+        "text_list": sa.JSON(),
+    }[field.type]
+
+
+def sql_metadata() -> sa.MetaData:
+    """SQLAlchemy tables for every canonical table (migrations are generated against this)."""
+    metadata = sa.MetaData()
+    for table in TABLES.values():
+        columns = [
+            sa.Column(
+                field.name,
+                _sql_type(field),
+                primary_key=field.name in table.primary_key,
+                nullable=not (field.required or field.name in table.primary_key),
+                autoincrement=field.autoincrement or False,
+            )
+            for field in table.column_fields
+        ]
+        indexes = [
+            sa.Index(f"ix_{table.name}_{'_'.join(cols)}", *cols) for cols in table.indexes
+        ]
+        sa.Table(table.name, metadata, *columns, *indexes)
+    return metadata
+
+
+METADATA = sql_metadata()
+
+
+def schema_markdown() -> str:
+    """The data reference shown in the README (a meta-test keeps them identical)."""
+    lines: list[str] = []
+    for table in TABLES.values():
+        lines += [f"#### `{table.name}`", "", table.help, ""]
+        lines += ["| field | type | rule | meaning |", "|---|---|---|---|"]
+        for field in table.fields:
+            rules = []
+            if field.name in table.primary_key:
+                rules.append("key")
+            if field.required:
+                rules.append("required")
+            if field.vocabulary:
+                rules.append(f"one of {field.vocabulary}")
+            if field.pattern:
+                rules.append(f"matches `{field.pattern}`")
+            if field.minimum is not None or field.maximum is not None:
+                rules.append(f"range {_num(field.minimum)}..{_num(field.maximum)}")
+            if field.max_length:
+                rules.append(f"≤ {field.max_length} chars")
+            if field.computed:
+                rules.append("set by ingest")
+            if not field.column:
+                rules.append("stored in product_coverage")
+            lines.append(f"| `{field.name}` | {field.type} | {', '.join(rules)} | {field.help} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -1,0 +1,346 @@
+"""Typed, frozen configuration loaded from a config folder of TOML files.
+
+``settings.toml``, ``taxonomy.toml``, ``regions.toml`` and ``centers.toml`` are read into
+frozen pydantic models that forbid unknown keys, then checked against each other (a value map
+must name taxonomy keys, an AOR real counties, a source a registered connector). Every problem
+is raised as one :class:`ConfigError` line naming the file and key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dashboard.schema import FEED_TABLES, TABLES, TLP_MARKINGS
+
+STORE_ENV = "THREAT_PICTURE_STORE"
+CONFIG_FILES = ("settings.toml", "taxonomy.toml", "regions.toml", "centers.toml")
+
+Tlp = Literal["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"]
+assert set(Tlp.__args__) == set(TLP_MARKINGS)  # type: ignore[attr-defined]
+
+
+class ConfigError(ValueError):
+    """A config problem, as one line naming the file and key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {name!r}") from error
+    return name
+
+
+class IngestSettings(Strict):
+    duplicate_max_km: float = Field(
+        1.0, gt=0, description="Reports of the same category by two centers within this distance "
+        "(and the time below) are linked as one event.")
+    duplicate_max_minutes: float = Field(
+        120, gt=0, description="Time window for linking cross-center duplicate incidents.")
+    county_mismatch_tolerance_km: float = Field(
+        2.0, ge=0, description="Coordinates farther than this from the county a feed gives are "
+        "flagged county_mismatch (boundaries are 1:10M, so a small tolerance avoids false flags).")
+    earliest_valid_date: date = Field(
+        date(1990, 1, 1), description="Incidents or products dated before this are rejected.")
+    future_tolerance_hours: float = Field(
+        24, ge=0, description="Timestamps later than now plus this are rejected as impossible.")
+
+
+class Settings(Strict):
+    state: str = Field(description="Postal code of the state (e.g. CA): picks the counties.")
+    title: str = Field("Statewide Threat Picture", description="Title shown in the app.")
+    store_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; THREAT_PICTURE_STORE or --store win. "
+        "Default: embedded SQLite in data/threat_picture.sqlite.")
+    synthetic: bool = Field(
+        False, description="True for demo data: every page and export is labelled SYNTHETIC.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest rules.")
+
+    @field_validator("state")
+    @classmethod
+    def _known_state(cls, value: str) -> str:
+        from dashboard.geo import known_state_postals
+
+        if value.upper() not in known_state_postals():
+            raise ValueError(f"unknown state postal code {value!r}")
+        return value.upper()
+
+
+class Category(Strict):
+    label: str = Field(description="Display name.")
+    description: str = Field("", description="What belongs in the category.")
+    first_amendment_caution: bool = Field(
+        False, description="May touch protected speech or assembly: shown with a caution.")
+
+
+class Taxonomy(Strict):
+    categories: dict[str, Category] = Field(description="Threat categories by key.")
+    sar_behaviors: dict[str, str] = Field(description="ISE-SAR behaviour codes -> label.")
+    target_sectors: dict[str, str] = Field(description="Target sector codes -> label.")
+    product_types: dict[str, str] = Field(description="Analytic product types -> label.")
+    audiences: dict[str, str] = Field(description="Product audiences -> label.")
+
+
+class Region(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$", description="Region id.")
+    name: str = Field(description="Display name.")
+    counties: list[str] = Field(description="5-digit FIPS of the counties in the region.")
+
+
+class Regions(Strict):
+    regions: list[Region] = Field(description="Every county of the state in exactly one region.")
+
+
+class Source(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$", description="Source name, unique per "
+                      "center.")
+    table: Literal["incidents", "products"] = Field(description="Canonical table it feeds.")
+    kind: str = Field(description="Connector kind: csv, ndjson, json, parquet, excel, sql.")
+    location: str = Field(description="File path (relative to the config folder) or, for sql, "
+                          "a SQLAlchemy URL.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Source column -> canonical field; unmapped columns "
+        "with canonical names are taken as they are, others ignored.")
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Canonical field -> {source value: canonical value}.")
+    naive_timezone: str | None = Field(
+        None, description="Time zone of timestamps without an offset (default: the center's).")
+    datetime_formats: dict[str, str] = Field(
+        default_factory=dict, description="Canonical field -> strftime format of its text.")
+    list_delimiter: str = Field(";", description="Separator of list fields given as text.")
+    default_tlp: Tlp | None = Field(None, description="Marking for rows without one "
+                                    "(default: the center's).")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Connector options (csv: delimiter, encoding; excel: "
+        "sheet; sql: table or query).")
+
+    @field_validator("naive_timezone")
+    @classmethod
+    def _known_naive_timezone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+class Center(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$", description="Center id.")
+    name: str = Field(description="Display name.")
+    kind: Literal["state", "urban_area", "regional"] = Field(description="Kind of center.")
+    timezone: str = Field(description="IANA time zone of the center.")
+    default_tlp: Tlp = Field("TLP:AMBER", description="Marking for records without one.")
+    aor_regions: list[str] = Field(default_factory=list, description="Regions in its AOR.")
+    aor_counties: list[str] = Field(default_factory=list, description="Extra AOR counties.")
+    statewide: bool = Field(False, description="AOR is the whole state.")
+    sources: list[Source] = Field(default_factory=list, description="Its feeds.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class Centers(Strict):
+    centers: list[Center] = Field(description="The state's fusion centers.")
+
+
+class ProjectConfig:
+    """The whole, cross-checked configuration of one deployment."""
+
+    def __init__(self, config_dir: Path, settings: Settings, taxonomy: Taxonomy,
+                 regions: list[Region], centers: list[Center]):
+        self.config_dir = config_dir
+        self.settings = settings
+        self.taxonomy = taxonomy
+        self.regions = regions
+        self.centers = centers
+
+    @cached_property
+    def county_to_region(self) -> dict[str, str]:
+        return {fips: region.id for region in self.regions for fips in region.counties}
+
+    def center(self, center_id: str) -> Center:
+        return next(center for center in self.centers if center.id == center_id)
+
+    def aor_counties(self, center: Center) -> list[str]:
+        if center.statewide:
+            return sorted(self.county_to_region)
+        from_regions = {f for r in self.regions if r.id in center.aor_regions for f in r.counties}
+        return sorted(from_regions | set(center.aor_counties))
+
+    def vocabularies(self) -> dict[str, frozenset[str]]:
+        """Allowed values for every vocabulary named in the schema."""
+        taxonomy = self.taxonomy
+        return {
+            "categories": frozenset(taxonomy.categories),
+            "sar_behaviors": frozenset(taxonomy.sar_behaviors),
+            "target_sectors": frozenset(taxonomy.target_sectors),
+            "product_types": frozenset(taxonomy.product_types),
+            "audiences": frozenset(taxonomy.audiences),
+            "tlp": frozenset(TLP_MARKINGS),
+            "counties": frozenset(self.county_to_region),
+            "regions": frozenset(region.id for region in self.regions),
+            "center_kinds": frozenset({"state", "urban_area", "regional"}),
+            "coverage_scopes": frozenset({"county", "region", "statewide"}),
+        }
+
+    def resolve_location(self, source: Source) -> str:
+        """A file path made absolute against the config folder; sqlite URLs likewise."""
+        if source.kind == "sql":
+            prefix = "sqlite:///"
+            if source.location.startswith(prefix) and not source.location.startswith(prefix + "/"):
+                path = source.location[len(prefix):]
+                if path and path != ":memory:":
+                    return prefix + str((self.config_dir / path).resolve())
+            return source.location
+        return str((self.config_dir / source.location).resolve())
+
+    def store_url(self, override: str | None = None) -> str:
+        """--store, else THREAT_PICTURE_STORE, else settings.toml, else embedded SQLite."""
+        return resolve_store_url(override, self.settings.store_url)
+
+
+def default_store_url() -> str:
+    data_dir = Path(os.environ.get("THREAT_PICTURE_DATA", Path.cwd() / "data"))
+    return f"sqlite:///{(data_dir / 'threat_picture.sqlite').resolve()}"
+
+
+def resolve_store_url(override: str | None = None, configured: str | None = None) -> str:
+    return override or os.environ.get(STORE_ENV) or configured or default_store_url()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file missing")
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _parse(model: type[Model], path: Path, data: dict[str, Any]) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = _key_path(data, first["loc"])
+        raise ConfigError(f"{path}: {key}: {first['msg']}") from error
+
+
+def _key_path(data: Any, loc: tuple[Any, ...]) -> str:
+    """Turn pydantic's location into a TOML key path, naming list items by their id/name."""
+    parts: list[str] = []
+    node = data
+    for step in loc:
+        if isinstance(step, int) and isinstance(node, list) and step < len(node):
+            item = node[step]
+            label = item.get("id") or item.get("name") if isinstance(item, dict) else None
+            parts[-1] += f"[{label!r}]" if label else f"[{step}]"
+            node = item
+        else:
+            parts.append(str(step))
+            node = node.get(step) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def load_config(config_dir: Path | str) -> ProjectConfig:
+    config_dir = Path(config_dir).resolve()
+    if not config_dir.is_dir():
+        raise ConfigError(f"{config_dir}: config folder not found")
+    paths = {name: config_dir / name for name in CONFIG_FILES}
+    settings = _parse(Settings, paths["settings.toml"], _read_toml(paths["settings.toml"]))
+    taxonomy = _parse(Taxonomy, paths["taxonomy.toml"], _read_toml(paths["taxonomy.toml"]))
+    regions = _parse(Regions, paths["regions.toml"], _read_toml(paths["regions.toml"])).regions
+    centers = _parse(Centers, paths["centers.toml"], _read_toml(paths["centers.toml"])).centers
+    config = ProjectConfig(config_dir, settings, taxonomy, regions, centers)
+    _cross_check(config, paths)
+    return config
+
+
+def _cross_check(config: ProjectConfig, paths: dict[str, Path]) -> None:
+    from dashboard.geo import state_counties
+    from data_sources import CONNECTORS
+
+    state_fips = set(state_counties(config.settings.state)["county_fips"])
+    regions_path, centers_path = paths["regions.toml"], paths["centers.toml"]
+    seen: dict[str, str] = {}
+    for region in config.regions:
+        for fips in region.counties:
+            if fips not in state_fips:
+                raise ConfigError(f"{regions_path}: regions[{region.id!r}].counties: {fips!r} is "
+                                  f"not a county of {config.settings.state}")
+            if fips in seen:
+                raise ConfigError(f"{regions_path}: regions[{region.id!r}].counties: {fips!r} is "
+                                  f"already in region {seen[fips]!r}")
+            seen[fips] = region.id
+    missing = sorted(state_fips - set(seen))
+    if missing:
+        raise ConfigError(f"{regions_path}: regions: counties in no region: {', '.join(missing)}")
+
+    vocabularies = config.vocabularies()
+    center_ids: set[str] = set()
+    for center in config.centers:
+        where = f"{centers_path}: centers[{center.id!r}]"
+        if center.id in center_ids:
+            raise ConfigError(f"{where}.id: duplicate center id")
+        center_ids.add(center.id)
+        for region_id in center.aor_regions:
+            if region_id not in vocabularies["regions"]:
+                raise ConfigError(f"{where}.aor_regions: unknown region {region_id!r}")
+        for fips in center.aor_counties:
+            if fips not in state_fips:
+                raise ConfigError(f"{where}.aor_counties: {fips!r} is not a county of the state")
+        source_names: set[str] = set()
+        for source in center.sources:
+            source_where = f"{where}.sources[{source.name!r}]"
+            if source.name in source_names:
+                raise ConfigError(f"{source_where}.name: duplicate source name")
+            source_names.add(source.name)
+            _check_source(source, source_where, vocabularies, CONNECTORS)
+
+
+def _check_source(source: Source, where: str, vocabularies: dict[str, frozenset[str]],
+                  connectors: dict[str, Any]) -> None:
+    if source.kind not in connectors:
+        raise ConfigError(f"{where}.kind: unknown connector kind {source.kind!r} "
+                          f"(known: {', '.join(sorted(connectors))})")
+    try:
+        connectors[source.kind].Options.model_validate(source.options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{where}.options.{key}: {first['msg']}") from error
+    assert source.table in FEED_TABLES
+    table = TABLES[source.table]
+    feed_fields = {field.name: field for field in table.feed_fields}
+    for column, target in source.columns.items():
+        if target not in feed_fields:
+            raise ConfigError(f"{where}.columns.{column}: {target!r} is not a field of "
+                              f"{source.table} (fields: {', '.join(feed_fields)})")
+    for field_name in [*source.values, *source.datetime_formats]:
+        if field_name not in feed_fields:
+            raise ConfigError(f"{where}: {field_name!r} is not a field of {source.table}")
+    for field_name, mapping in source.values.items():
+        vocabulary = feed_fields[field_name].vocabulary
+        if vocabulary is None:
+            continue
+        for raw_value, canonical in mapping.items():
+            if canonical not in vocabularies[vocabulary]:
+                raise ConfigError(f"{where}.values.{field_name}.{raw_value!r}: {canonical!r} is "
+                                  f"not in {vocabulary}")
+    for field_name in source.datetime_formats:
+        if feed_fields[field_name].type != "datetime":
+            raise ConfigError(f"{where}.datetime_formats.{field_name}: not a datetime field")

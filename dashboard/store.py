@@ -1,0 +1,85 @@
+"""The SQL store: engine, migrations, and the data-version token the caches key on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import make_url
+
+from dashboard.schema import METADATA
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or is not at the expected schema version."""
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for the store; SQLite gets WAL and a busy timeout so readers never block
+    an ingest and an ingest never breaks a reader."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the store to the newest schema version (creates it when empty)."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+
+
+def schema_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def open_store(url: str) -> sa.Engine:
+    """Engine for an existing or new store, migrated to the current schema."""
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except sa.exc.SQLAlchemyError as error:
+        raise StoreError(f"store {make_url(url).render_as_string(hide_password=True)}: "
+                         f"{error.__class__.__name__}: {str(error).splitlines()[0]}") from error
+    return engine
+
+
+def table(name: str) -> sa.Table:
+    return METADATA.tables[name]
+
+
+def data_version(engine: sa.Engine) -> int:
+    """Changes whenever an ingest wrote something: the id of the last run that loaded rows."""
+    runs = table("ingest_runs")
+    query = sa.select(sa.func.coalesce(sa.func.max(runs.c.run_id), 0)).where(
+        runs.c.status == "loaded"
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())

@@ -1,0 +1,51 @@
+"""Connector registry: one connector per config ``kind``, each reading a feed into raw rows.
+
+A connector only knows how to read (and fingerprint) its kind of source; renaming, value maps,
+validation and writing are the shared ingest pipeline's job. A new kind registers here with
+:func:`register` and is usable from config at once.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol, TypeVar
+
+import polars as pl
+from pydantic import BaseModel
+
+ROW_COLUMN = "_row"
+ERROR_COLUMN = "_error"
+
+
+class Connector(Protocol):
+    kind: ClassVar[str]
+    # "line" for text files (a header is line 1), "row" for sheets, tables and Parquet.
+    row_unit: ClassVar[str]
+    Options: ClassVar[type[BaseModel]]
+
+    def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
+        """Raw rows as the source has them, plus ``_row`` (the source's own row number) and
+        optionally ``_error`` (why a row could not be parsed at all)."""
+
+    def fingerprint(self, location: str, options: BaseModel) -> str | None:
+        """SHA-256 of the source when it can be had without reading rows, else None."""
+
+
+CONNECTORS: dict[str, Connector] = {}
+ConnectorClass = TypeVar("ConnectorClass", bound=type)
+
+
+def register(connector_class: ConnectorClass) -> ConnectorClass:
+    connector = connector_class()
+    CONNECTORS[connector.kind] = connector
+    return connector_class
+
+
+def connector_for(kind: str) -> Connector:
+    try:
+        return CONNECTORS[kind]
+    except KeyError:
+        raise KeyError(f"unknown connector kind {kind!r} (known: {', '.join(sorted(CONNECTORS))})")
+
+
+# Importing the modules registers the built-in connectors.
+from data_sources import files, sql  # noqa: E402, F401
