@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 import sqlalchemy as sa
 
 from dashboard.schema import polars_schema
+from dashboard.store import data_version as data_version_of
 from dashboard.store import table as sql_table
 
 
@@ -43,3 +45,52 @@ def _as_schema_dtype(column: pl.Expr, actual: pl.DataType, wanted: pl.DataType) 
             return column.dt.replace_time_zone("UTC")
         return column.dt.convert_time_zone("UTC")
     return column.cast(wanted)
+
+
+@dataclass(frozen=True)
+class HealthFrames:
+    """What the Data health page and `status` need: small aggregates, not the big tables."""
+
+    rows_per_center: pl.DataFrame  # center_id, table_name, rows
+    centers: pl.DataFrame
+    runs: pl.DataFrame
+    quarantine: pl.DataFrame
+    flagged: pl.DataFrame  # incidents with a geo_flag
+    links: pl.DataFrame  # incident_links joined to both reports' category and time
+    data_version: int
+
+
+def load_health_frames(engine: sa.Engine) -> HealthFrames:
+    incidents, products = sql_table("incidents"), sql_table("products")
+    per_center = [
+        sa.select(tbl.c.center_id, sa.literal(name).label("table_name"),
+                  sa.func.count().label("rows")).group_by(tbl.c.center_id)
+        for name, tbl in (("incidents", incidents), ("products", products))
+    ]
+    with engine.connect() as connection:
+        counts = connection.execute(sa.union_all(*per_center)).all()
+        flagged_columns = ["center_id", "incident_id", "occurred_at", "category", "county_fips",
+                           "latitude", "longitude", "geo_flag", "county_source"]
+        flagged = read_frame(connection, "incidents", flagged_columns,
+                             where=incidents.c.geo_flag.is_not(None))
+        links = read_frame(connection, "incident_links")
+        link_ends = read_frame(
+            connection, "incidents", ["center_id", "incident_id", "category", "occurred_at",
+                                      "county_fips"],
+            where=sa.tuple_(incidents.c.center_id, incidents.c.incident_id).in_(
+                sa.select(sql_table("incident_links").c.center_id,
+                          sql_table("incident_links").c.incident_id)
+            ),
+        )
+        frames = HealthFrames(
+            rows_per_center=pl.DataFrame(counts, schema={"center_id": pl.String,
+                                                         "table_name": pl.String,
+                                                         "rows": pl.Int64}, orient="row"),
+            centers=read_frame(connection, "centers"),
+            runs=read_frame(connection, "ingest_runs"),
+            quarantine=read_frame(connection, "quarantine"),
+            flagged=flagged,
+            links=links.join(link_ends, on=["center_id", "incident_id"], how="left"),
+            data_version=data_version_of(connection),
+        )
+    return frames

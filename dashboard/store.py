@@ -75,11 +75,21 @@ def table(name: str) -> sa.Table:
     return METADATA.tables[name]
 
 
-def data_version(engine: sa.Engine) -> int:
+def data_version(engine: sa.Engine | sa.Connection) -> int:
     """Changes whenever an ingest wrote something: the id of the last run that loaded rows."""
     runs = table("ingest_runs")
     query = sa.select(sa.func.coalesce(sa.func.max(runs.c.run_id), 0)).where(
         runs.c.status == "loaded"
     )
+    if isinstance(engine, sa.Connection):
+        return int(engine.execute(query).scalar_one())
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
+
+
+def table_row_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            name: int(connection.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one())
+            for name, tbl in METADATA.tables.items()
+        }

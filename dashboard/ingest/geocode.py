@@ -65,7 +65,7 @@ def geocode(incidents: pl.DataFrame, counties: gpd.GeoDataFrame, state: str,
     rejected = frame.filter(unplaceable).select(
         ROW_COLUMN,
         pl.lit("latitude, longitude").alias(FIELD_COLUMN),
-        pl.format("coordinates ({}, {}) are outside {} and no county is given",
+        pl.format("latitude, longitude: ({}, {}) is outside {} and no county is given",
                   pl.col("latitude"), pl.col("longitude"), pl.lit(state)).alias(REASON_COLUMN),
         pl.format("{}, {}", pl.col("latitude"), pl.col("longitude")).alias(VALUE_COLUMN),
         RAW_RECORD_COLUMN,

@@ -193,6 +193,7 @@ def _ingest_source(connection: sa.Connection, config: ProjectConfig,
         datetime_formats=source.datetime_formats,
         rules=config.settings.ingest,
         now=now,
+        row_unit=connector.row_unit,
     )
     validated = validate(normalized, TABLES[source.table], context)
     valid, rejected = validated.valid, [validated.rejected]

@@ -38,6 +38,7 @@ class ValidationContext:
     datetime_formats: dict[str, str]
     rules: IngestSettings
     now: datetime
+    row_unit: str = "row"  # how the source counts rows, for messages ("line" in text files)
 
 
 @dataclass(frozen=True)
@@ -215,11 +216,12 @@ def validate(frame: pl.DataFrame, table: Table, context: ValidationContext) -> V
         "center_id",
         *[pl.col(f"{field.name}__typed").alias(field.name) for field in fields],
     )
-    valid, repeated = _split_repeated_keys(valid, table)
+    valid, repeated = _split_repeated_keys(valid, table, context.row_unit)
     return Validated(valid=valid, rejected=pl.concat([rejected, repeated]).sort(ROW_COLUMN))
 
 
-def _split_repeated_keys(valid: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split_repeated_keys(valid: pl.DataFrame, table: Table,
+                         row_unit: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A feed that sends the same id twice keeps the first row; the later ones are rejected."""
     keys = [name for name in table.primary_key if name != "center_id"]
     valid = valid.with_columns(pl.col(ROW_COLUMN).min().over(keys).alias("_first_row"))
@@ -228,7 +230,8 @@ def _split_repeated_keys(valid: pl.DataFrame, table: Table) -> tuple[pl.DataFram
     repeated = valid.filter(is_repeat).select(
         ROW_COLUMN,
         pl.lit(", ".join(keys)).alias(FIELD_COLUMN),
-        pl.format("{}: repeats the id of row {}", pl.lit(", ".join(keys)), first_row)
+        pl.format("{}: repeats the id first sent at {} {}", pl.lit(", ".join(keys)),
+                  pl.lit(row_unit), first_row)
         .alias(REASON_COLUMN),
         pl.concat_str([pl.col(key) for key in keys], separator=", ").alias(VALUE_COLUMN),
         RAW_RECORD_COLUMN,

@@ -1,0 +1,1 @@
+"""Statewide Threat Picture: the testable core behind the app and the threat-picture command."""

@@ -1,0 +1,1 @@
+"""Pure Polars functions behind every number the pages and exports show."""

@@ -1,0 +1,109 @@
+"""Data health: what each center sent, when, and what the ingest could not take."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from dashboard.frames import HealthFrames
+
+
+def rows_per_center(frames: HealthFrames) -> pl.DataFrame:
+    """One row per center: stored incidents and products, quarantined, flagged, duplicates."""
+    stored = frames.rows_per_center.pivot(
+        "table_name", index="center_id", values="rows", aggregate_function="sum"
+    )
+    for name in ("incidents", "products"):
+        if name not in stored.columns:
+            stored = stored.with_columns(pl.lit(0, pl.Int64).alias(name))
+    quarantined = frames.quarantine.group_by("center_id").agg(pl.len().alias("quarantined"))
+    flagged = frames.flagged.group_by("center_id").agg(pl.len().alias("flagged_locations"))
+    duplicates = frames.links.group_by("center_id").agg(pl.len().alias("duplicate_reports"))
+    table = frames.centers.select("center_id", "name", "kind")
+    for extra in (stored, quarantined, flagged, duplicates):
+        table = table.join(extra, on="center_id", how="left")
+    counts = ["incidents", "products", "quarantined", "flagged_locations", "duplicate_reports"]
+    return table.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64)).select(
+        "center_id", "name", "kind", *counts
+    ).sort("center_id")
+
+
+def source_freshness(frames: HealthFrames, now: datetime) -> pl.DataFrame:
+    """Per source: when it was last checked and last loaded, how old that is, last counts."""
+    runs = frames.runs.sort("run_id")
+    if runs.is_empty():
+        return pl.DataFrame(schema={
+            "center_id": pl.String, "source_name": pl.String, "table_name": pl.String,
+            "connector_kind": pl.String, "last_checked_at": pl.Datetime("us", "UTC"),
+            "last_loaded_at": pl.Datetime("us", "UTC"), "hours_since_load": pl.Float64,
+            "rows_read": pl.Int64, "rows_rejected": pl.Int64, "location": pl.String,
+        })
+    keys = ["center_id", "source_name"]
+    checked = runs.group_by(keys).agg(
+        pl.col("table_name").last(), pl.col("connector_kind").last(),
+        pl.col("location").last(), pl.col("finished_at").max().alias("last_checked_at"),
+    )
+    loaded = runs.filter(pl.col("status") == "loaded").group_by(keys).agg(
+        pl.col("finished_at").last().alias("last_loaded_at"),
+        pl.col("rows_read").last(), pl.col("rows_rejected").last(),
+    )
+    return checked.join(loaded, on=keys, how="left").with_columns(
+        ((pl.lit(now) - pl.col("last_loaded_at")).dt.total_seconds() / 3600)
+        .round(1).alias("hours_since_load")
+    ).select(
+        "center_id", "source_name", "table_name", "connector_kind", "last_checked_at",
+        "last_loaded_at", "hours_since_load", "rows_read", "rows_rejected", "location",
+    ).sort(keys)
+
+
+def last_load_per_center(frames: HealthFrames) -> pl.DataFrame:
+    """When each center's data last changed (its newest load of any source)."""
+    loads = frames.runs.filter(pl.col("status") == "loaded")
+    return loads.group_by("center_id").agg(
+        pl.col("finished_at").max().alias("last_loaded_at")
+    ).sort("center_id")
+
+
+def quarantine_by_field(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """Rejected rows grouped by center, source and failing field, with an example reason."""
+    return quarantine.group_by("center_id", "source_name", "field").agg(
+        pl.len().alias("rows"),
+        pl.col("reason").first().alias("example_reason"),
+        pl.col("row_number").min().alias("first_row"),
+    ).sort("rows", "center_id", "source_name", descending=[True, False, False])
+
+
+def filter_quarantine(quarantine: pl.DataFrame, centers: list[str] | None = None,
+                      fields: list[str] | None = None, text: str = "") -> pl.DataFrame:
+    """Quarantined rows narrowed by center, failing field and a case-insensitive search."""
+    selected = quarantine
+    if centers:
+        selected = selected.filter(pl.col("center_id").is_in(centers))
+    if fields:
+        selected = selected.filter(pl.col("field").is_in(fields))
+    if text:
+        needle = text.lower()
+        selected = selected.filter(
+            pl.col("reason").str.to_lowercase().str.contains(needle, literal=True)
+            | pl.col("value").fill_null("").str.to_lowercase().str.contains(needle, literal=True)
+        )
+    return selected.sort("center_id", "source_name", "row_number")
+
+
+def status_summary(frames: HealthFrames, table_rows: dict[str, int],
+                   now: datetime) -> dict[str, Any]:
+    """What `threat-picture status --json` prints."""
+    last_run = frames.runs.sort("run_id").tail(1).to_dicts()
+    return {
+        "data_version": frames.data_version,
+        "tables": table_rows,
+        "centers": rows_per_center(frames).to_dicts(),
+        "quarantine": {
+            "rows": frames.quarantine.height,
+            "by_field": quarantine_by_field(frames.quarantine).drop("example_reason").to_dicts(),
+        },
+        "sources": source_freshness(frames, now).to_dicts(),
+        "last_run": last_run[0] if last_run else None,
+    }

@@ -1,0 +1,1 @@
+"""Canonical ingest: normalize -> validate -> quarantine -> geocode -> write -> link duplicates."""

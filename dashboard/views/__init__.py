@@ -1,0 +1,1 @@
+"""Figure and table builders: pure functions returning plotly figures, folium maps, frames."""

@@ -1,0 +1,1 @@
+"""Thin Streamlit pages: read state, call dashboard/, render."""

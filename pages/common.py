@@ -1,0 +1,77 @@
+"""What every page shares: the deployment's config and store, caches, and the data banner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+import streamlit as st
+
+from dashboard.analytics.health import last_load_per_center
+from dashboard.frames import HealthFrames, load_health_frames
+from dashboard.settings import ProjectConfig, load_config
+from dashboard.store import data_version, open_store
+from dashboard.views.formatting import format_age
+
+CONFIG_ENV = "THREAT_PICTURE_CONFIG"
+VERSION_CHECK_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class PageContext:
+    config: ProjectConfig
+    store_url: str
+    data_version: int
+
+
+@st.cache_resource(show_spinner=False)
+def _config(config_dir: str) -> ProjectConfig:
+    return load_config(config_dir)
+
+
+@st.cache_resource(show_spinner=False)
+def engine(store_url: str) -> sa.Engine:
+    return open_store(store_url)
+
+
+@st.cache_data(ttl=VERSION_CHECK_SECONDS, show_spinner=False)
+def _data_version(store_url: str) -> int:
+    # A tiny query, re-asked at most every few seconds, so new ingests show up on their own.
+    return data_version(engine(store_url))
+
+
+@st.cache_data(show_spinner="Loading data health...", max_entries=4)
+def health_frames(store_url: str, version: int) -> HealthFrames:
+    return load_health_frames(engine(store_url))
+
+
+def load_context() -> PageContext:
+    config_dir = os.environ.get(CONFIG_ENV, "config")
+    if not (Path(config_dir) / "settings.toml").is_file():
+        st.error(f"No configuration found in {config_dir!r}. Start the app with "
+                 "`threat-picture serve --demo`, or set THREAT_PICTURE_CONFIG.")
+        st.stop()
+    config = _config(config_dir)
+    store_url = config.store_url()
+    return PageContext(config=config, store_url=store_url, data_version=_data_version(store_url))
+
+
+def render_data_banner(context: PageContext) -> None:
+    """SYNTHETIC marking for demo data, and how fresh each center's data is."""
+    if context.config.settings.synthetic:
+        st.warning("**SYNTHETIC DATA** — demo feeds generated for testing; no real incidents.",
+                   icon=":material/science:")
+    frames = health_frames(context.store_url, context.data_version)
+    now = datetime.now(UTC)
+    with st.sidebar:
+        st.markdown(f"**{context.config.settings.title}** · {context.config.settings.state}")
+        latest = last_load_per_center(frames)
+        if latest.is_empty():
+            st.caption("No data ingested yet: run `threat-picture ingest`.")
+            return
+        lines = [f"- {row['center_id']}: {format_age(row['last_loaded_at'], now)}"
+                 for row in latest.iter_rows(named=True)]
+        st.caption("Data as of (last load per center):\n" + "\n".join(lines))
