@@ -344,3 +344,35 @@ def _check_source(source: Source, where: str, vocabularies: dict[str, frozenset[
     for field_name in source.datetime_formats:
         if feed_fields[field_name].type != "datetime":
             raise ConfigError(f"{where}.datetime_formats.{field_name}: not a datetime field")
+
+
+CONFIG_REFERENCE_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("settings.toml", Settings),
+    ("settings.toml [ingest]", IngestSettings),
+    ("taxonomy.toml", Taxonomy),
+    ("taxonomy.toml [categories.KEY]", Category),
+    ("regions.toml [[regions]]", Region),
+    ("centers.toml [[centers]]", Center),
+    ("centers.toml [[centers.sources]]", Source),
+)
+
+
+def config_markdown() -> str:
+    """The config reference shown in the README (a meta-test keeps them identical)."""
+    lines: list[str] = []
+    for title, model in CONFIG_REFERENCE_MODELS:
+        lines += [f"#### `{title}`", "", "| key | default | meaning |", "|---|---|---|"]
+        for name, info in model.model_fields.items():
+            default = "required" if info.is_required() else _default_text(
+                info.default_factory() if info.default_factory else info.default)  # type: ignore[call-arg]
+            lines.append(f"| `{name}` | {default} | {info.description or ''} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _default_text(value: object) -> str:
+    if isinstance(value, BaseModel):
+        return "see its table"
+    if isinstance(value, date):
+        return f"`{value.isoformat()}`"
+    return f"`{value!r}`"
