@@ -108,7 +108,8 @@ CENTER_AOR = Table(
     "Area of responsibility: the counties each center covers.",
     (
         _center_id("Center (config id)."),
-        Field("county_fips", "text", "County in the center's AOR.", True, FIPS, vocabulary="counties"),
+        Field("county_fips", "text", "County in the center's AOR.", True, FIPS,
+              vocabulary="counties"),
     ),
     primary_key=("center_id", "county_fips"),
 )
@@ -117,7 +118,8 @@ REGIONS = Table(
     "regions",
     "Every county of the state with the region it belongs to (config/regions.toml).",
     (
-        Field("county_fips", "text", "5-digit county FIPS code.", True, FIPS, vocabulary="counties"),
+        Field("county_fips", "text", "5-digit county FIPS code.", True, FIPS,
+              vocabulary="counties"),
         Field("county_name", "text", "County name from the shipped boundaries.", required=True),
         Field("region_id", "text", "Region id.", True, IDENTIFIER, vocabulary="regions"),
         Field("region_name", "text", "Region display name.", required=True),
@@ -257,7 +259,7 @@ INGEST_RUNS = Table(
               "last load: nothing read).", required=True),
         Field("rows_read", "integer", "Rows in the source.", required=True, minimum=0),
         Field("rows_inserted", "integer", "New rows written.", required=True, minimum=0),
-        Field("rows_updated", "integer", "Changed rows updated in place.", required=True, minimum=0),
+        Field("rows_updated", "integer", "Changed rows updated in place.", True, minimum=0),
         Field("rows_unchanged", "integer", "Valid rows identical to the store.", True, minimum=0),
         Field("rows_rejected", "integer", "Rows quarantined.", required=True, minimum=0),
         Field("rows_flagged", "integer", "Rows kept with a geocoding flag.", True, minimum=0),

@@ -44,7 +44,8 @@ def connector_for(kind: str) -> Connector:
     try:
         return CONNECTORS[kind]
     except KeyError:
-        raise KeyError(f"unknown connector kind {kind!r} (known: {', '.join(sorted(CONNECTORS))})")
+        known = ", ".join(sorted(CONNECTORS))
+        raise KeyError(f"unknown connector kind {kind!r} (known: {known})") from None
 
 
 # Importing the modules registers the built-in connectors.

@@ -1,0 +1,83 @@
+"""AppTest of the Data health page on the ingested Rhode Island fixture."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.ingest.pipeline import run_ingest
+from dashboard.settings import load_config
+from dashboard.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).parent / "fixtures" / "ri"
+
+
+@pytest.fixture(scope="module")
+def ri_deployment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("ri_app")
+    shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
+    store_url = f"sqlite:///{folder / 'store.sqlite'}"
+    run_ingest(load_config(folder / "config"), open_store(store_url))
+    return folder / "config", store_url
+
+
+@pytest.fixture()
+def app(ri_deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    config_dir, store_url = ri_deployment
+    monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(config_dir))
+    monkeypatch.setenv("THREAT_PICTURE_STORE", store_url)
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(metric.value for metric in at.metric if metric.label == label)
+
+
+def _table_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first dataframe on the page with that column (AppTest does not expose their keys)."""
+    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+
+
+def test_data_health_shows_store_counts(app: AppTest) -> None:
+    assert not app.exception
+    assert app.title[0].value == "Data health"
+    assert _metric(app, "Incidents stored") == "7"
+    assert _metric(app, "Products stored") == "4"
+    assert _metric(app, "Rows quarantined") == "11"
+    assert _metric(app, "Locations flagged") == "1"
+    assert _metric(app, "Cross-center duplicates") == "1"
+    per_center = _table_with(app, "duplicate_reports")
+    assert per_center.set_index("center_id").loc["rifc", "quarantined"] == 8
+    freshness = _table_with(app, "connector_kind")
+    assert sorted(freshness["connector_kind"]) == ["csv", "csv", "ndjson", "ndjson"]
+
+
+def test_quarantine_filters_narrow_the_rows(app: AppTest) -> None:
+    rows = _table_with(app, "raw_record")
+    assert len(rows) == 11
+    app.multiselect(key="quarantine_centers").set_value(["prov"]).run()
+    rows = _table_with(app, "raw_record")
+    assert sorted(rows["row_number"]) == [3, 4, 6]
+    app.text_input(key="quarantine_search").input("maximum").run()
+    rows = _table_with(app, "raw_record")
+    assert rows["reason"].tolist() == ["severity: above the maximum 5"]
+    assert any("1 of 11 quarantined rows" in caption.value for caption in app.caption)
+
+
+def test_feed_text_is_shown_as_text_not_markup(app: AppTest) -> None:
+    # The only place feed text reaches the page is a dataframe cell, which renders text.
+    rows = _table_with(app, "raw_record")
+    assert rows["raw_record"].str.contains("<img src=x onerror=alert(1)>", regex=False).any()
+    assert all("<img" not in markdown.value for markdown in app.markdown)
+
+
+def test_sidebar_says_how_fresh_each_center_is(app: AppTest) -> None:
+    freshness = " ".join(caption.value for caption in app.sidebar.caption)
+    assert "Data as of" in freshness
+    assert "prov:" in freshness and "rifc:" in freshness
