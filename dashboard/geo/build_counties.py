@@ -38,7 +38,8 @@ def build(topojson_path: Path, output: Path = OUTPUT) -> gpd.GeoDataFrame:
     counties = counties.rename(columns={"id": "county_fips", "name": "county_name"})
     counties["state_fips"] = counties["county_fips"].str[:2]
     counties["state_postal"] = counties["state_fips"].map(STATE_POSTAL_BY_FIPS)
-    counties["state_name"] = counties["state_fips"].map(dict(zip(states.id, states.name, strict=True)))
+    state_names = dict(zip(states.id, states.name, strict=True))
+    counties["state_name"] = counties["state_fips"].map(state_names)
     counties = counties.set_crs("EPSG:4326")
     # TopoJSON arcs shared by neighbours can leave slivers that GEOS calls invalid.
     counties["geometry"] = counties.geometry.make_valid(method="structure", keep_collapsed=False)
