@@ -83,11 +83,12 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
 ) -> None:
     """Write synthetic feeds for several centers of a real state, with config and ground truth."""
-    from dashboard.demo import generate
     from dashboard.geo import known_state_postals
 
     if state.upper() not in known_state_postals():
         fail(f"--state: unknown state postal code {state!r}")
+    from dashboard.demo import generate
+
     with progress_bar("Generating demo") as update:
         truth = generate(out, state=state.upper(), incidents=incidents, seed=seed,
                          progress=update)
