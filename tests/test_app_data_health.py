@@ -81,3 +81,20 @@ def test_sidebar_says_how_fresh_each_center_is(app: AppTest) -> None:
     freshness = " ".join(caption.value for caption in app.sidebar.caption)
     assert "Data as of" in freshness
     assert "prov:" in freshness and "rifc:" in freshness
+
+
+def test_empty_store_says_how_to_load_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(FIXTURE / "config"))
+    monkeypatch.setenv("THREAT_PICTURE_STORE", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert [metric.value for metric in at.metric] == ["0"] * 5
+    assert "No data ingested yet" in at.sidebar.caption[0].value
+    assert any("No rejected rows" in message.value for message in at.success)
+
+
+def test_missing_config_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(tmp_path / "no-config"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "No configuration found" in at.error[0].value
