@@ -26,6 +26,7 @@ VOCABULARIES = {
     "tlp": "TLP 2.0 markings",
     "counties": "counties of the configured state (shipped boundaries)",
     "regions": "regions.toml [[regions]] ids",
+    "centers": "centers.toml [[centers]] ids",
     "center_kinds": "state, urban_area, regional",
     "coverage_scopes": "county, region, statewide",
 }

@@ -61,12 +61,19 @@ class IngestSettings(Strict):
 class Settings(Strict):
     state: str = Field(description="Postal code of the state (e.g. CA): picks the counties.")
     title: str = Field("Statewide Threat Picture", description="Title shown in the app.")
+    timezone: str = Field("UTC", description="IANA time zone in which the dashboards count days "
+                          "(a period 'last 7 days' ends at local midnight).")
     store_url: str | None = Field(
         None, description="SQLAlchemy URL of the store; THREAT_PICTURE_STORE or --store win. "
         "Default: embedded SQLite in data/threat_picture.sqlite.")
     synthetic: bool = Field(
         False, description="True for demo data: every page and export is labelled SYNTHETIC.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest rules.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
 
     @field_validator("state")
     @classmethod
@@ -191,6 +198,7 @@ class ProjectConfig:
             "regions": frozenset(region.id for region in self.regions),
             "center_kinds": frozenset({"state", "urban_area", "regional"}),
             "coverage_scopes": frozenset({"county", "region", "statewide"}),
+            "centers": frozenset(center.id for center in self.centers),
         }
 
     def resolve_location(self, source: Source) -> str:
