@@ -94,3 +94,98 @@ def load_health_frames(engine: sa.Engine) -> HealthFrames:
             data_version=data_version_of(connection),
         )
     return frames
+
+
+INCIDENT_PICTURE_COLUMNS = (
+    "center_id", "incident_id", "occurred_at", "reported_at", "category", "county_fips",
+    "latitude", "longitude", "sar_behavior", "target_sector", "severity", "tlp", "geo_flag",
+)
+SAR_CATEGORY = "sar_analysis"
+
+
+@dataclass(frozen=True)
+class PictureFrames:
+    """The analytic tables every page reads, loaded once per data version.
+
+    ``incidents`` carries no narrative (untrusted, large, and shown only for a few points):
+    :func:`load_narratives` fetches those on demand.
+    """
+
+    incidents: pl.DataFrame
+    products: pl.DataFrame  # with covered_counties: every county the product's area includes
+    regions: pl.DataFrame
+    centers: pl.DataFrame
+    center_aor: pl.DataFrame
+    quarantine_rows: int
+    data_version: int
+
+
+def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
+    """Canonical tables -> analysis-ready frames (dates in ``timezone``, duplicates flagged)."""
+    with engine.connect() as connection:
+        version = data_version_of(connection)
+        incidents = read_frame(connection, "incidents", INCIDENT_PICTURE_COLUMNS)
+        links = read_frame(connection, "incident_links", ["center_id", "incident_id"])
+        products = read_frame(connection, "products", [
+            "center_id", "product_id", "title", "product_type", "published_at", "topics",
+            "audience", "tlp"])
+        coverage = read_frame(connection, "product_coverage")
+        regions = read_frame(connection, "regions")
+        centers = read_frame(connection, "centers")
+        center_aor = read_frame(connection, "center_aor")
+        quarantine_rows = int(connection.execute(
+            sa.select(sa.func.count()).select_from(sql_table("quarantine"))).scalar_one())
+    incidents = incidents.join(
+        links.with_columns(pl.lit(True).alias("is_duplicate")),
+        on=["center_id", "incident_id"], how="left",
+    ).join(regions.select("county_fips", "region_id"), on="county_fips", how="left")
+    incidents = incidents.with_columns(
+        pl.col("is_duplicate").fill_null(False),
+        pl.col("occurred_at").dt.convert_time_zone(timezone).dt.date().alias("occurred_date"),
+        ((pl.col("category") == SAR_CATEGORY) | pl.col("sar_behavior").is_not_null())
+        .alias("is_sar"),
+    )
+    return PictureFrames(
+        incidents=incidents,
+        products=_with_covered_counties(products, coverage, regions, timezone),
+        regions=regions,
+        centers=centers,
+        center_aor=center_aor,
+        quarantine_rows=quarantine_rows,
+        data_version=version,
+    )
+
+
+def _with_covered_counties(products: pl.DataFrame, coverage: pl.DataFrame,
+                           regions: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Each product's area as the list of counties it covers (statewide = every county)."""
+    all_counties = regions.select("county_fips")
+    by_county = coverage.filter(pl.col("scope") == "county").select(
+        "center_id", "product_id", pl.col("area_id").alias("county_fips"))
+    by_region = coverage.filter(pl.col("scope") == "region").join(
+        regions.select("county_fips", "region_id"), left_on="area_id", right_on="region_id"
+    ).select("center_id", "product_id", "county_fips")
+    statewide = coverage.filter(pl.col("scope") == "statewide").select(
+        "center_id", "product_id").join(all_counties, how="cross")
+    covered = pl.concat([by_county, by_region, statewide]).unique().group_by(
+        "center_id", "product_id").agg(pl.col("county_fips").sort().alias("covered_counties"))
+    statewide_keys = coverage.filter(pl.col("scope") == "statewide").select(
+        "center_id", "product_id").with_columns(pl.lit(True).alias("statewide"))
+    return products.join(covered, on=["center_id", "product_id"], how="left").join(
+        statewide_keys.unique(), on=["center_id", "product_id"], how="left"
+    ).with_columns(
+        pl.col("covered_counties").fill_null([]),
+        pl.col("statewide").fill_null(False),
+        pl.col("published_at").dt.convert_time_zone(timezone).dt.date().alias("published_date"),
+    )
+
+
+def load_narratives(engine: sa.Engine, keys: pl.DataFrame) -> pl.DataFrame:
+    """Narratives of a few incidents (center_id, incident_id), for popups and detail views."""
+    if keys.is_empty():
+        return pl.DataFrame(schema={"center_id": pl.String, "incident_id": pl.String,
+                                    "narrative": pl.String})
+    incidents = sql_table("incidents")
+    wanted = [tuple(row) for row in keys.select("center_id", "incident_id").iter_rows()]
+    return read_frame(engine, "incidents", ["center_id", "incident_id", "narrative"],
+                      where=sa.tuple_(incidents.c.center_id, incidents.c.incident_id).in_(wanted))
