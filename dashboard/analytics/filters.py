@@ -8,6 +8,7 @@ link is read, so a hand-edited URL can never widen or break a view.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
@@ -140,10 +141,9 @@ def from_query_params(params: Mapping[str, str | list[str]],
     for name in ("start", "end"):
         text = values(name)
         if text:
-            try:
+            # A malformed date in a hand-edited link falls back to the default range.
+            with contextlib.suppress(ValueError):
                 changes[name] = date.fromisoformat(text[0])
-            except ValueError:
-                pass
     for name in LIST_FIELDS:
         chosen = [value for value in values(name) if value in allowed[name]]
         if chosen:
