@@ -175,6 +175,13 @@ class ProjectConfig:
     def county_to_region(self) -> dict[str, str]:
         return {fips: region.id for region in self.regions for fips in region.counties}
 
+    @cached_property
+    def county_names(self) -> dict[str, str]:
+        from dashboard.geo import state_counties
+
+        counties = state_counties(self.settings.state)
+        return dict(zip(counties["county_fips"], counties["county_name"], strict=True))
+
     def center(self, center_id: str) -> Center:
         return next(center for center in self.centers if center.id == center_id)
 
