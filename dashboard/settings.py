@@ -336,8 +336,8 @@ def _check_source(source: Source, where: str, vocabularies: dict[str, frozenset[
         connectors[source.kind].Options.model_validate(source.options)
     except ValidationError as error:
         first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{where}.options.{key}: {first['msg']}") from error
+        key = "".join(f".{part}" for part in first["loc"])
+        raise ConfigError(f"{where}.options{key}: {first['msg']}") from error
     assert source.table in FEED_TABLES
     table = TABLES[source.table]
     feed_fields = {field.name: field for field in table.feed_fields}

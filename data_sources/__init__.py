@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 ROW_COLUMN = "_row"
 ERROR_COLUMN = "_error"
+# The unparsed text of a row a connector could not parse (kept in quarantine).
+RAW_TEXT_COLUMN = "_raw_text"
 
 
 class Connector(Protocol):

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_sources import ERROR_COLUMN, ROW_COLUMN, register
+from data_sources import ERROR_COLUMN, RAW_TEXT_COLUMN, ROW_COLUMN, register
 
 
 class NoOptions(BaseModel):
@@ -47,12 +47,17 @@ class CsvConnector(FileConnector):
         assert isinstance(options, self.Options)
         # Everything is read as text so a bad value reaches validation instead of failing the
         # whole file; line 1 is the header.
-        return pl.scan_csv(
+        frame = pl.scan_csv(
             location,
             separator=options.delimiter,
             encoding=options.encoding,
             infer_schema=False,
-        ).with_row_index(ROW_COLUMN, offset=2)
+        )
+        # A quoted value may span lines: a record starts after all the lines before it.
+        lines = 1 + pl.sum_horizontal(pl.all().str.count_matches("\n").fill_null(0))
+        return frame.with_columns(
+            (2 + lines.cum_sum() - lines).cast(pl.UInt32).alias(ROW_COLUMN)
+        ).select(ROW_COLUMN, pl.exclude(ROW_COLUMN))
 
 
 def _frame_from_records(records: list[object], first_row: int) -> pl.DataFrame:
@@ -63,6 +68,12 @@ def _frame_from_records(records: list[object], first_row: int) -> pl.DataFrame:
             rows.append({key: _scalar_text(value) for key, value in record.items()})
         else:
             rows.append({ERROR_COLUMN: f"expected a JSON object, got {type(record).__name__}"})
+    # A key that is a list in some records is a list in all: a lone scalar becomes [scalar].
+    list_keys = {key for row in rows for key, value in row.items() if isinstance(value, list)}
+    for row in rows:
+        for key in list_keys & row.keys():
+            if row[key] is not None and not isinstance(row[key], list):
+                row[key] = [row[key]]
     frame = pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
     return frame.with_row_index(ROW_COLUMN, offset=first_row)
 
@@ -93,7 +104,8 @@ class NdjsonConnector(FileConnector):
                 try:
                     records.append(json.loads(text))
                 except json.JSONDecodeError as error:
-                    records.append({ERROR_COLUMN: f"not valid JSON ({error.msg})"})
+                    records.append({ERROR_COLUMN: f"not valid JSON ({error.msg})",
+                                    RAW_TEXT_COLUMN: text.rstrip("\r\n")})
         return _frame_from_records(records, first_row=1).lazy()
 
 

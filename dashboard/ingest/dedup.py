@@ -63,23 +63,20 @@ def candidate_pairs(incidents: pl.DataFrame, max_km: float, max_minutes: float) 
 def link_duplicates(incidents: pl.DataFrame, max_km: float, max_minutes: float) -> pl.DataFrame:
     """Rows of ``incident_links``: each duplicate report and the original it repeats."""
     pairs = candidate_pairs(incidents, max_km, max_minutes)
-    # Union-find over the (few) linked pairs: the root of a group is its earliest report.
-    parent: dict[int, int] = {}
-
-    def root(node: int) -> int:
-        while parent.get(node, node) != node:
-            node = parent[node]
-        return node
-
+    # In time order, a report repeats the earliest report it is directly paired with that is
+    # itself an original; so every link is a cross-center pair within the thresholds.
+    earlier: dict[int, list[int]] = {}
     for first, second in zip(pairs["order"].to_list(), pairs["order_b"].to_list(), strict=True):
-        root_first, root_second = root(first), root(second)
-        if root_first != root_second:
-            parent[max(root_first, root_second)] = min(root_first, root_second)
-    members = sorted(set(pairs["order"].to_list()) | set(pairs["order_b"].to_list()))
+        earlier.setdefault(second, []).append(first)
+    original_of: dict[int, int] = {}
+    for report in sorted(earlier):
+        originals = [other for other in earlier[report] if other not in original_of]
+        if originals:
+            original_of[report] = min(originals)
     groups = pl.DataFrame(
-        {"order": members, "root": [root(member) for member in members]},
+        {"order": list(original_of), "root": list(original_of.values())},
         schema={"order": pl.UInt32, "root": pl.UInt32},
-    ).filter(pl.col("order") != pl.col("root"))
+    )
     reports = incidents.select(LINK_COLUMNS).with_columns(
         pl.struct("occurred_at", "center_id", "incident_id").rank("dense").alias("order")
     )

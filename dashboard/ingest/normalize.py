@@ -10,7 +10,7 @@ import polars as pl
 
 from dashboard.schema import TABLES, Table
 from dashboard.settings import Center, Source
-from data_sources import ERROR_COLUMN, ROW_COLUMN
+from data_sources import ERROR_COLUMN, RAW_TEXT_COLUMN, ROW_COLUMN
 
 RAW_RECORD_COLUMN = "_raw_record"
 ISO_UTC = "%Y-%m-%dT%H:%M:%S%.f+00:00"
@@ -42,7 +42,8 @@ def normalize(raw: pl.LazyFrame, source: Source, center: Center) -> pl.DataFrame
     """
     table = TABLES[source.table]
     raw_schema = raw.collect_schema()
-    raw_columns = [name for name in raw_schema if name not in (ROW_COLUMN, ERROR_COLUMN)]
+    raw_columns = [name for name in raw_schema
+                   if name not in (ROW_COLUMN, ERROR_COLUMN, RAW_TEXT_COLUMN)]
     feed_fields = {field.name for field in table.feed_fields}
     renames = dict(source.columns)
     for column in raw_columns:
@@ -54,7 +55,7 @@ def normalize(raw: pl.LazyFrame, source: Source, center: Center) -> pl.DataFrame
         pl.col(ROW_COLUMN).cast(pl.Int64),
         (pl.col(ERROR_COLUMN).cast(pl.String) if ERROR_COLUMN in raw_schema
          else pl.lit(None, pl.String)).alias(ERROR_COLUMN),
-        _raw_record(raw_columns, raw_schema),
+        _raw_record(raw_columns, raw_schema, RAW_TEXT_COLUMN in raw_schema),
     ]
     present: set[str] = set()
     for column, field_name in renames.items():
@@ -96,8 +97,14 @@ def _map_values(frame: pl.DataFrame, table: Table, field_name: str,
     return column.replace(mapping).alias(field_name)
 
 
-def _raw_record(raw_columns: list[str], raw_schema: pl.Schema) -> pl.Expr:
+def _raw_record(raw_columns: list[str], raw_schema: pl.Schema, has_raw_text: bool) -> pl.Expr:
     if not raw_columns:
-        return pl.lit("{}").alias(RAW_RECORD_COLUMN)
-    fields = [as_text(pl.col(name), raw_schema[name]).alias(name) for name in raw_columns]
-    return pl.struct(fields).struct.json_encode().alias(RAW_RECORD_COLUMN)
+        record = pl.lit("{}")
+    else:
+        fields = [as_text(pl.col(name), raw_schema[name]).alias(name) for name in raw_columns]
+        record = pl.struct(fields).struct.json_encode()
+    if has_raw_text:
+        # An unparsable row keeps its text: {"_raw_text": "..."}.
+        text = pl.struct(pl.col(RAW_TEXT_COLUMN)).struct.json_encode()
+        record = pl.when(pl.col(RAW_TEXT_COLUMN).is_not_null()).then(text).otherwise(record)
+    return record.alias(RAW_RECORD_COLUMN)

@@ -1,0 +1,119 @@
+"""Shared fixtures: the Rhode Island fixture deployment, SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.settings import ProjectConfig, load_config
+from dashboard.store import open_store
+
+RI_FIXTURE = Path(__file__).parent / "fixtures" / "ri"
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+POSTGRES_ADMIN_URL = f"postgresql+psycopg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
+
+TableSnapshot = dict[str, list[tuple[Any, ...]]]
+
+
+@pytest.fixture
+def ri_dir(tmp_path: Path) -> Path:
+    """A private copy of tests/fixtures/ri (config/ and feeds/) that a test may edit."""
+    copy = tmp_path / "ri"
+    shutil.copytree(RI_FIXTURE, copy)
+    return copy
+
+
+@pytest.fixture
+def ri_config(ri_dir: Path) -> ProjectConfig:
+    return load_config(ri_dir / "config")
+
+
+def _edit_file(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} must occur exactly once in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.fixture
+def edit_file() -> Callable[[Path, str, str], None]:
+    """Replace one exact, unique piece of text in a (copied) fixture file."""
+    return _edit_file
+
+
+@pytest.fixture
+def inject_failure(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, int], None]:
+    """Make ``dashboard.ingest.pipeline.<name>`` raise RuntimeError("injected failure ...")
+    on its n-th call, to check that a run rolls back."""
+    from dashboard.ingest import pipeline
+
+    def inject(name: str, call_number: int) -> None:
+        original = getattr(pipeline, name)
+        calls = 0
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == call_number:
+                raise RuntimeError(f"injected failure: {name} call {calls}")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, name, failing)
+
+    return inject
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    yield engine
+    engine.dispose()
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with socket.create_connection((POSTGRES_HOST, POSTGRES_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, uniquely named schema in database `test`; dropped afterwards."""
+    if not _postgres_reachable():
+        pytest.skip(f"PostgreSQL is not reachable on {POSTGRES_HOST}:{POSTGRES_PORT}")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def _snapshot(engine: sa.Engine, exclude: tuple[str, ...] = ()) -> TableSnapshot:
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    snapshot: TableSnapshot = {}
+    with engine.connect() as connection:
+        for name, table in sorted(metadata.tables.items()):
+            if name not in exclude:
+                rows = connection.execute(sa.select(table)).all()
+                snapshot[name] = sorted((tuple(row) for row in rows), key=repr)
+    return snapshot
+
+
+@pytest.fixture
+def snapshot_tables() -> Callable[..., TableSnapshot]:
+    """Every table of a store (alembic_version included) as sorted rows, to compare states."""
+    return _snapshot
