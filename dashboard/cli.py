@@ -189,6 +189,32 @@ def status(
 
 
 @app.command()
+def analyze(
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")]
+    = True,
+) -> None:
+    """Print the analysis the pages show (hot spots, KPIs) for the default filters."""
+    from zoneinfo import ZoneInfo
+
+    from dashboard.analytics.filters import Filters
+    from dashboard.analytics.report import analysis_report
+    from dashboard.frames import load_picture_frames
+
+    try:
+        project = load_config(config or default_config_dir())
+        engine = open_store(project.store_url(store))
+    except (ConfigError, StoreError) as error:
+        fail(str(error))
+    timezone = project.settings.timezone
+    frames = load_picture_frames(engine, timezone)
+    today = datetime.now(ZoneInfo(timezone)).date()
+    report = analysis_report(frames, project, Filters(), today)
+    typer.echo(json.dumps(report, indent=2, default=str))
+
+
+@app.command()
 def serve(
     config: ConfigOption = None,
     store: StoreOption = None,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import streamlit as st
 
 from dashboard.analytics.health import last_load_per_center
-from dashboard.frames import HealthFrames, load_health_frames
+from dashboard.frames import HealthFrames, PictureFrames, load_health_frames, load_picture_frames
 from dashboard.settings import ProjectConfig, load_config
 from dashboard.store import data_version, open_store
 from dashboard.views.formatting import format_age
@@ -75,3 +76,19 @@ def render_data_banner(context: PageContext) -> None:
         lines = [f"- {row['center_id']}: {format_age(row['last_loaded_at'], now)}"
                  for row in latest.iter_rows(named=True)]
         st.caption("Data as of (last load per center):\n" + "\n".join(lines))
+
+
+@st.cache_resource(show_spinner="Loading the statewide picture...", max_entries=2)
+def picture_frames(store_url: str, version: int, timezone: str) -> PictureFrames:
+    # cache_resource, not cache_data: the frames are shared read-only by every session and
+    # rerun without being copied (a million rows would otherwise be unpickled per rerun).
+    return load_picture_frames(engine(store_url), timezone)
+
+
+def context_frames(context: PageContext) -> PictureFrames:
+    return picture_frames(context.store_url, context.data_version,
+                          context.config.settings.timezone)
+
+
+def today_in(context: PageContext) -> date:
+    return datetime.now(ZoneInfo(context.config.settings.timezone)).date()

@@ -1,0 +1,45 @@
+"""The analysis the pages show, as one JSON-ready dict (`threat-picture analyze --json`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from dashboard.analytics.filters import Filters, period_of, to_query_params
+from dashboard.analytics.hotspots import getis_ord_hotspots
+from dashboard.analytics.picture import counts_by_county, kpis
+from dashboard.frames import PictureFrames
+from dashboard.settings import ProjectConfig
+
+
+def hotspot_records(frames: PictureFrames, config: ProjectConfig, filters: Filters,
+                    today: date) -> pl.DataFrame:
+    period = period_of(filters, today)
+    counts = counts_by_county(frames.incidents, frames.regions, filters, period,
+                              config.county_to_region)
+    return getis_ord_hotspots(counts, config.settings.state).join(
+        counts.select("county_fips", "county_name", "region_id"), on="county_fips")
+
+
+def analysis_report(frames: PictureFrames, config: ProjectConfig, filters: Filters,
+                    today: date) -> dict[str, Any]:
+    period = period_of(filters, today)
+    hotspots = hotspot_records(frames, config, filters, today).filter(
+        pl.col("confidence") > 0)
+    figures = kpis(frames.incidents, frames.products, frames.quarantine_rows, filters, period,
+                   config.county_to_region)
+    return {
+        "hotspots": [
+            {"county_fips": row["county_fips"], "county_name": row["county_name"],
+             "incidents": int(row["incidents"]), "z_score": round(row["z_score"], 4),
+             "p_value": round(row["p_value"], 6), "class": row["hotspot_class"]}
+            for row in hotspots.iter_rows(named=True)
+        ],
+        "kpis": [{"label": k.label, "current": k.current, "previous": k.previous}
+                 for k in figures],
+        "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
+        "filters": to_query_params(filters),
+        "data_version": frames.data_version,
+    }
