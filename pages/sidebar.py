@@ -30,8 +30,8 @@ WIDGET_KEYS = {
 def _filters_to_widgets(filters: Filters, today: date) -> None:
     state = st.session_state
     state[WIDGET_KEYS["period"]] = filters.period
-    start = filters.start or today - timedelta(days=27)
-    state[WIDGET_KEYS["custom_range"]] = (start, filters.end or today)
+    end = filters.end or today
+    state[WIDGET_KEYS["custom_range"]] = (filters.start or end - timedelta(days=27), end)
     for name in ("regions", "counties", "categories", "sar_behaviors", "target_sectors",
                  "centers"):
         state[WIDGET_KEYS[name]] = list(getattr(filters, name))

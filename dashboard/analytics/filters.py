@@ -23,6 +23,8 @@ PERIOD_PRESETS: dict[str, str] = {
     "custom": "Custom range",
 }
 PRESET_DAYS = {"7d": 7, "28d": 28, "90d": 90}
+# Dates a link may carry; beyond them period arithmetic would leave the calendar.
+EARLIEST_URL_DATE, LATEST_URL_DATE = date(1900, 1, 1), date(2100, 12, 31)
 LIST_FIELDS = ("regions", "counties", "categories", "sar_behaviors", "target_sectors", "centers")
 
 
@@ -67,8 +69,8 @@ def period_of(filters: Filters, today: date) -> Period:
         return Period(today - timedelta(days=PRESET_DAYS[filters.period] - 1), today)
     if filters.period == "ytd":
         return Period(date(today.year, 1, 1), today)
-    start = filters.start or today - timedelta(days=27)
     end = filters.end or today
+    start = filters.start or end - timedelta(days=27)
     return Period(min(start, end), max(start, end))
 
 
@@ -141,9 +143,11 @@ def from_query_params(params: Mapping[str, str | list[str]],
     for name in ("start", "end"):
         text = values(name)
         if text:
-            # A malformed date in a hand-edited link falls back to the default range.
+            # A malformed or absurd date in a hand-edited link falls back to the default range.
             with contextlib.suppress(ValueError):
-                changes[name] = date.fromisoformat(text[0])
+                parsed = date.fromisoformat(text[0])
+                if EARLIEST_URL_DATE <= parsed <= LATEST_URL_DATE:
+                    changes[name] = parsed
     for name in LIST_FIELDS:
         chosen = [value for value in values(name) if value in allowed[name]]
         if chosen:

@@ -52,7 +52,7 @@ def getis_ord_hotspots(county_counts: pl.DataFrame, state_postal: str,
     values = pl.DataFrame({"county_fips": list(order)}).join(
         county_counts.select("county_fips", value), on="county_fips", how="left"
     )[value].fill_null(0).cast(pl.Float64).to_numpy()
-    if np.allclose(values, values[0]):
+    if np.ptp(values) == 0:
         z_scores = np.zeros(len(order))  # no variation: nothing can stand out
     else:
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
