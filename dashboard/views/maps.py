@@ -1,0 +1,263 @@
+"""Folium maps of the state: county choropleth, hot spots, regions, AORs, points, heat.
+
+Every map is drawn from the shipped county boundaries (no tiles unless configured), with every
+asset served locally (``offline_map``). Feed text only reaches a map escaped, and the number of
+markers is capped: above the cap the map shows a random sample and says so.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from functools import cache
+
+import folium
+import geopandas as gpd
+import numpy as np
+import polars as pl
+from branca.element import MacroElement, Template
+from folium.plugins import FastMarkerCluster, HeatMap
+
+from dashboard.geo import state_counties
+from dashboard.views.offline_map import CIRCLE_MARKER_CALLBACK, base_map, localize_assets
+
+MAX_POINT_MARKERS = 5_000
+MAX_HEAT_POINTS = 20_000
+# Sequential reds for counts (ColorBrewer Reds, 6 classes); grey for zero.
+CHOROPLETH_COLOURS = ("#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15")
+ZERO_COLOUR = "#f4f4f4"
+# ArcGIS Hot Spot Analysis colours by confidence bin.
+HOTSPOT_COLOURS = {99: "#b2182b", 95: "#ef8a62", 90: "#fddbc7",
+                   -90: "#d1e5f0", -95: "#67a9cf", -99: "#2166ac"}
+AOR_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
+POINT_CALLBACK = CIRCLE_MARKER_CALLBACK.replace(
+    "return L.circleMarker(",
+    "var marker = L.circleMarker(",
+).replace(
+    "fillOpacity: 0.7});",
+    "fillOpacity: 0.7});\n    if (row[2]) { marker.bindPopup(row[2]); }\n    return marker;",
+)
+
+
+@cache
+def simplified_counties(state_postal: str) -> gpd.GeoDataFrame:
+    """County shapes light enough for the browser (about 100 m tolerance, topology kept)."""
+    counties = state_counties(state_postal)[["county_fips", "county_name", "geometry"]].copy()
+    counties["geometry"] = counties.geometry.simplify(0.001, preserve_topology=True)
+    return counties
+
+
+def class_breaks(values: np.ndarray, classes: int = len(CHOROPLETH_COLOURS)) -> list[float]:
+    """Upper bounds of quantile classes over the non-zero values (at least one class)."""
+    positive = np.sort(values[values > 0])
+    if positive.size == 0:
+        return [0.0]
+    quantiles = np.quantile(positive, np.linspace(0, 1, classes + 1)[1:])
+    return sorted(set(float(q) for q in quantiles))
+
+
+def colour_for(value: float, breaks: list[float]) -> str:
+    if value <= 0:
+        return ZERO_COLOUR
+    for index, upper in enumerate(breaks):
+        if value <= upper:
+            return CHOROPLETH_COLOURS[min(index, len(CHOROPLETH_COLOURS) - 1)]
+    return CHOROPLETH_COLOURS[-1]
+
+
+@dataclass
+class MapLayers:
+    """What an analyst switched on, and the data for it."""
+
+    regions: gpd.GeoDataFrame | None = None  # region_id, region_name, geometry
+    aors: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)  # center name -> outline
+    hotspots: pl.DataFrame | None = None  # county_fips, gi_bin, hotspot_class, z_score
+    points: pl.DataFrame | None = None  # latitude, longitude, popup (plain text)
+    points_total: int = 0
+    heat: pl.DataFrame | None = None  # latitude, longitude
+    heat_total: int = 0
+
+
+class _Legend(MacroElement):
+    """A Leaflet control with our own (trusted) legend HTML; no branca colormap (see
+    offline_map: a colormap makes streamlit-folium fetch d3 from a CDN)."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        var legend = L.control({position: "bottomright"});
+        legend.onAdd = function () {
+            var div = L.DomUtil.create("div", "tp-legend");
+            div.style.cssText = "background:#fff;padding:6px 8px;font:12px sans-serif;" +
+                "border-radius:4px;box-shadow:0 0 4px rgba(0,0,0,.3);line-height:18px";
+            div.innerHTML = {{ this.legend_html|tojson }};
+            return div;
+        };
+        legend.addTo({{ this._parent.get_name() }});
+    {% endmacro %}""")
+
+    def __init__(self, legend_html: str) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.legend_html = legend_html
+
+
+def _swatch(colour: str, label: str) -> str:
+    return (f'<div><span style="display:inline-block;width:14px;height:12px;'
+            f'background:{colour};border:1px solid #999;margin-right:6px"></span>'
+            f"{html.escape(label)}</div>")
+
+
+def legend_html(title: str, breaks: list[float], number_format: str, notes: list[str]) -> str:
+    rows = [f"<b>{html.escape(title)}</b>", _swatch(ZERO_COLOUR, "0")]
+    lower = 0.0
+    for index, upper in enumerate(breaks):
+        if upper <= 0:
+            continue
+        label = f"{number_format.format(lower)} – {number_format.format(upper)}"
+        rows.append(_swatch(CHOROPLETH_COLOURS[min(index, len(CHOROPLETH_COLOURS) - 1)], label))
+        lower = upper
+    rows += [f'<div style="max-width:220px;color:#444">{html.escape(note)}</div>'
+             for note in notes]
+    return "".join(rows)
+
+
+def county_map(
+    state_postal: str,
+    county_table: pl.DataFrame,
+    measure: str = "incidents",
+    measure_label: str = "Incidents",
+    layers: MapLayers | None = None,
+    selected: tuple[str, ...] = (),
+    tiles_url: str | None = None,
+    tiles_attribution: str | None = None,
+) -> folium.Map:
+    """A county choropleth of ``measure`` with optional layers, ready for ``st_folium``.
+
+    ``county_table`` needs county_fips, county_name, region_name, incidents, per_1000_km2,
+    change. Clicking a county returns its feature (``county_fips`` in its properties).
+    """
+    layers = layers or MapLayers()
+    shapes = simplified_counties(state_postal)
+    south_west_north_east = shapes.total_bounds  # minx, miny, maxx, maxy
+    bounds = ((south_west_north_east[1], south_west_north_east[0]),
+              (south_west_north_east[3], south_west_north_east[2]))
+    folium_map = base_map(bounds, tiles_url=tiles_url, tiles_attribution=tiles_attribution)
+
+    values = county_table.select("county_fips", measure).to_dict(as_series=False)
+    by_county = dict(zip(values["county_fips"], values[measure], strict=True))
+    breaks = class_breaks(np.array([v or 0 for v in by_county.values()], dtype=float))
+    table = county_table.to_pandas().set_index("county_fips")
+    features = []
+    for row in shapes.itertuples():
+        fips = row.county_fips
+        value = float(by_county.get(fips) or 0)
+        info = table.loc[fips] if fips in table.index else None
+        features.append({
+            "type": "Feature",
+            "geometry": row.geometry.__geo_interface__,
+            "properties": {
+                "county_fips": fips,
+                # Names come from the shipped boundaries and config; escaped all the same,
+                # since Leaflet tooltips render HTML.
+                "county": html.escape(row.county_name),
+                "region": html.escape(str(info["region_name"])) if info is not None else "",
+                "incidents": f"{int(info['incidents']):,}" if info is not None else "0",
+                "per_1000_km2": f"{info['per_1000_km2']:.1f}" if info is not None else "0",
+                "change": f"{int(info['change']):+,}" if info is not None else "0",
+                "fill": colour_for(value, breaks),
+                "selected": fips in selected,
+            },
+        })
+    choropleth = folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=f"{measure_label} by county",
+        style_function=lambda feature: {
+            "fillColor": feature["properties"]["fill"],
+            "color": "#111" if feature["properties"]["selected"] else "#777",
+            "weight": 3 if feature["properties"]["selected"] else 0.6,
+            "fillOpacity": 0.8,
+        },
+        highlight_function=lambda _feature: {"weight": 2.5, "color": "#1f4e79"},
+        tooltip=folium.GeoJsonTooltip(
+            fields=["county", "region", "incidents", "per_1000_km2", "change"],
+            aliases=["County", "Region", "Incidents", "Per 1,000 km²", "Change vs before"],
+        ),
+        zoom_on_click=False,
+    )
+    choropleth.add_to(folium_map)
+
+    if layers.regions is not None:
+        folium.GeoJson(
+            json.loads(layers.regions.to_json()), name="Region boundaries",
+            style_function=lambda _f: {"color": "#1f2d3d", "weight": 2.5, "fillOpacity": 0},
+            tooltip=folium.GeoJsonTooltip(fields=["region_name"], aliases=["Region"]),
+            interactive=False,
+        ).add_to(folium_map)
+    for index, (center_name, outline) in enumerate(layers.aors.items()):
+        colour = AOR_COLOURS[index % len(AOR_COLOURS)]
+        folium.GeoJson(
+            json.loads(outline.to_json()), name=f"AOR: {html.escape(center_name)}",
+            style_function=lambda _f, colour=colour: {"color": colour, "weight": 3,
+                                                      "dashArray": "6 4", "fillOpacity": 0.05},
+            interactive=False,
+        ).add_to(folium_map)
+    notes: list[str] = []
+    if layers.hotspots is not None:
+        _add_hotspots(folium_map, shapes, layers.hotspots)
+        notes.append("Hot/cold spots: Getis-Ord Gi*, 90/95/99 % confidence (outlined layer).")
+    if layers.points is not None and layers.points.height:
+        rows = [[lat, lon, html.escape(text or "")] for lat, lon, text in
+                layers.points.select("latitude", "longitude", "popup").iter_rows()]
+        FastMarkerCluster(rows, callback=POINT_CALLBACK, name="Incident points").add_to(
+            folium_map)
+        if layers.points_total > layers.points.height:
+            notes.append(f"Points: a random sample of {layers.points.height:,} of "
+                         f"{layers.points_total:,} incidents.")
+    if layers.heat is not None and layers.heat.height:
+        HeatMap(layers.heat.select("latitude", "longitude").rows(), name="Heat map",
+                radius=12, blur=15, min_opacity=0.3).add_to(folium_map)
+        if layers.heat_total > layers.heat.height:
+            notes.append(f"Heat: a random sample of {layers.heat.height:,} of "
+                         f"{layers.heat_total:,} incidents.")
+    number_format = "{:,.0f}" if measure == "incidents" else "{:,.1f}"
+    folium_map.add_child(_Legend(legend_html(measure_label, breaks, number_format, notes)))
+    folium.LayerControl(collapsed=False).add_to(folium_map)
+    return localize_assets(folium_map)
+
+
+def _add_hotspots(folium_map: folium.Map, shapes: gpd.GeoDataFrame,
+                  hotspots: pl.DataFrame) -> None:
+    significant = hotspots.filter(pl.col("gi_bin") != 0)
+    bins = dict(zip(significant["county_fips"], significant["gi_bin"], strict=True))
+    classes = dict(zip(significant["county_fips"], significant["hotspot_class"], strict=True))
+    z_scores = dict(zip(significant["county_fips"], significant["z_score"], strict=True))
+    chosen = shapes[shapes["county_fips"].isin(list(bins))]
+    features = [{
+        "type": "Feature", "geometry": row.geometry.__geo_interface__,
+        "properties": {"county": html.escape(row.county_name),
+                       "class": classes[row.county_fips],
+                       "z": f"{z_scores[row.county_fips]:+.2f}",
+                       "fill": HOTSPOT_COLOURS[bins[row.county_fips]]},
+    } for row in chosen.itertuples()]
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features}, name="Hot and cold spots (Gi*)",
+        style_function=lambda feature: {"fillColor": feature["properties"]["fill"],
+                                        "color": "#333", "weight": 1.5, "fillOpacity": 0.85},
+        tooltip=folium.GeoJsonTooltip(fields=["county", "class", "z"],
+                                      aliases=["County", "Gi*", "z-score"]),
+        interactive=True,
+    ).add_to(folium_map)
+
+
+def region_outlines(state_postal: str, county_to_region: dict[str, str],
+                    region_names: dict[str, str]) -> gpd.GeoDataFrame:
+    shapes = simplified_counties(state_postal).copy()
+    shapes["region_id"] = shapes["county_fips"].map(county_to_region)
+    dissolved = shapes.dissolve(by="region_id", as_index=False)[["region_id", "geometry"]]
+    dissolved["region_name"] = dissolved["region_id"].map(region_names)
+    return dissolved
+
+
+def aor_outline(state_postal: str, counties: list[str]) -> gpd.GeoDataFrame:
+    shapes = simplified_counties(state_postal)
+    return shapes[shapes["county_fips"].isin(counties)].dissolve()[["geometry"]]

@@ -1,0 +1,113 @@
+"""Streamlit side of the maps: caching the map data, drawing it, and turning clicks into
+filters. Imported by the Overview and Map pages."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import geopandas as gpd
+import polars as pl
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard.analytics.filters import Filters, period_of
+from dashboard.analytics.hotspots import getis_ord_hotspots
+from dashboard.analytics.picture import counts_by_county, filtered_incidents
+from dashboard.frames import load_narratives
+from dashboard.views.maps import (
+    MAX_HEAT_POINTS,
+    MAX_POINT_MARKERS,
+    MapLayers,
+    aor_outline,
+    county_map,
+    region_outlines,
+)
+from pages.common import PageContext, context_frames, engine, today_in
+from pages.sidebar import request_filter_change
+
+CLICK_KEY = "map_last_click"
+
+
+def render_overview_map(context: PageContext, county_counts: pl.DataFrame) -> None:
+    """The small statewide choropleth on the Overview (view only)."""
+    folium_map = county_map(context.config.settings.state, county_counts,
+                            layers=MapLayers(regions=_regions(context)))
+    st_folium(folium_map, height=380, use_container_width=True, returned_objects=[],
+              key="overview_map")
+
+
+def _regions(context: PageContext) -> gpd.GeoDataFrame:
+    config = context.config
+    return region_outlines(config.settings.state, config.county_to_region,
+                           {region.id: region.name for region in config.regions})
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _point_sample(_context: PageContext, store_url: str, version: int, filters: Filters,
+                  today: date, limit: int, with_narratives: bool) -> tuple[pl.DataFrame, int]:
+    """A reproducible random sample (at most ``limit``) of the filtered located incidents."""
+    config = _context.config
+    frames = context_frames(_context)
+    located = filtered_incidents(frames.incidents, filters, config.county_to_region,
+                                 period_of(filters, today)).filter(
+        pl.col("latitude").is_not_null())
+    sample = located.sample(limit, seed=version) if located.height > limit else located
+    labels = {key: value.label for key, value in config.taxonomy.categories.items()}
+    sample = sample.with_columns(
+        pl.format("{} · {} · {} {}", pl.col("category").replace_strict(labels, default=""),
+                  pl.col("occurred_date"), pl.col("center_id"), pl.col("incident_id"))
+        .alias("popup"))
+    if with_narratives:
+        keys = sample.select("center_id", "incident_id")
+        narratives = load_narratives(engine(store_url), keys)
+        sample = sample.join(narratives, on=["center_id", "incident_id"], how="left")
+        sample = sample.with_columns(pl.concat_str(
+            [pl.col("popup"), pl.col("narrative").str.slice(0, 280)], separator=" — ",
+            ignore_nulls=True).alias("popup"))
+    return sample.select("latitude", "longitude", "popup"), located.height
+
+
+def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.DataFrame,
+                       measure: str, measure_label: str, shown: list[str],
+                       hotspots: pl.DataFrame | None) -> None:
+    """The Map page's map: layers as chosen; a click on a county filters every page by it."""
+    config = context.config
+    today = today_in(context)
+    layers = MapLayers(hotspots=hotspots if "Hot spots" in shown else None)
+    if "Regions" in shown:
+        layers.regions = _regions(context)
+    if "Center AORs" in shown:
+        chosen = filters.centers or tuple(center.id for center in config.centers)
+        layers.aors = {center.name: aor_outline(config.settings.state, config.aor_counties(center))
+                       for center in config.centers if center.id in chosen}
+    if "Points" in shown:
+        layers.points, layers.points_total = _point_sample(
+            context, context.store_url, context.data_version, filters, today, MAX_POINT_MARKERS,
+            True)
+    if "Heat map" in shown:
+        heat, layers.heat_total = _point_sample(
+            context, context.store_url, context.data_version, filters, today, MAX_HEAT_POINTS,
+            False)
+        layers.heat = heat.select("latitude", "longitude")
+    folium_map = county_map(config.settings.state, county_table, measure, measure_label,
+                            layers=layers, selected=filters.counties)
+    # Only a click on a county comes back: pan and zoom cause no rerun.
+    clicked = st_folium(folium_map, height=620, use_container_width=True,
+                        returned_objects=["last_active_drawing"], key="analyst_map")
+    feature = (clicked or {}).get("last_active_drawing") or {}
+    fips = (feature.get("properties") or {}).get("county_fips")
+    if fips and fips in config.county_to_region and st.session_state.get(CLICK_KEY) != feature:
+        st.session_state[CLICK_KEY] = feature
+        request_filter_change(counties=(fips,), regions=())
+
+
+def county_hotspots(context: PageContext, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """County counts for the filtered period joined with their Gi* result."""
+    frames = context_frames(context)
+    period = period_of(filters, today_in(context))
+    # Gi* needs the whole state for its neighbourhoods: place filters are not applied to it.
+    statewide = filters.with_changes(regions=(), counties=())
+    counts = counts_by_county(frames.incidents, frames.regions, statewide, period,
+                              context.config.county_to_region)
+    hotspots = getis_ord_hotspots(counts, context.config.settings.state)
+    return counts, hotspots
