@@ -10,6 +10,8 @@ from pages.sidebar import render_filter_sidebar
 st.set_page_config(page_title="Statewide Threat Picture", page_icon=":shield:", layout="wide")
 
 context = load_context()
+# Each url_path equals its file's name: Streamlit still resolves deep links against the legacy
+# pages/ folder first, and a different name there shows a "Page not found" dialog.
 navigation = st.navigation(
     {
         "Picture": [
@@ -19,7 +21,7 @@ navigation = st.navigation(
         ],
         "Data": [
             st.Page("pages/data_health.py", title="Data health", icon=":material/monitor_heart:",
-                    url_path="data-health"),
+                    url_path="data_health"),
         ],
     }
 )

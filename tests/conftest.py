@@ -117,3 +117,23 @@ def _snapshot(engine: sa.Engine, exclude: tuple[str, ...] = ()) -> TableSnapshot
 def snapshot_tables() -> Callable[..., TableSnapshot]:
     """Every table of a store (alembic_version included) as sorted rows, to compare states."""
     return _snapshot
+
+
+@pytest.fixture(autouse=True)
+def _apptest_uses_st_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make AppTest treat the app as the st.navigation app it is.
+
+    AppTest resets Streamlit's legacy "pages/ directory" flag before every run and sets it again
+    because ``pages/`` exists; in that legacy mode every rerun executes the page file alone, not
+    app.py (no sidebar, no shared filters). The real server clears the flag when app.py calls
+    st.navigation; this does the same for AppTest.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class NavigationPagesManager(PagesManager):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)

@@ -32,7 +32,8 @@ def app(ri_deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> App
     monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(config_dir))
     monkeypatch.setenv("THREAT_PICTURE_STORE", store_url)
     monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    return at.switch_page("pages/data_health.py").run()
 
 
 def _metric(at: AppTest, label: str) -> str:
@@ -87,6 +88,9 @@ def test_empty_store_says_how_to_load_data(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(FIXTURE / "config"))
     monkeypatch.setenv("THREAT_PICTURE_STORE", f"sqlite:///{tmp_path / 'empty.sqlite'}")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception  # the Overview copes with no data too
+    assert [metric.value for metric in at.metric][:4] == ["0"] * 4
+    at.switch_page("pages/data_health.py").run()
     assert not at.exception
     assert [metric.value for metric in at.metric] == ["0"] * 5
     assert "No data ingested yet" in at.sidebar.caption[0].value

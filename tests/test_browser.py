@@ -102,7 +102,7 @@ def browser_page(served_app: str) -> Iterator[tuple[object, list[str], list[str]
 def test_data_health_journey(served_app: str,
                              browser_page: tuple[object, list[str], list[str]]) -> None:
     page, requests, dialogs = browser_page
-    page.goto(served_app + "/")  # type: ignore[attr-defined]
+    page.goto(served_app + "/data_health")  # type: ignore[attr-defined]
     page.get_by_role("heading", name="Data health").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     for text in ("Rows quarantined", "Incidents stored", "Cross-center duplicate links"):
         page.get_by_text(text).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]

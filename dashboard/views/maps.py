@@ -204,7 +204,10 @@ def county_map(
     notes: list[str] = []
     if layers.hotspots is not None:
         _add_hotspots(folium_map, shapes, layers.hotspots)
-        notes.append("Hot/cold spots: Getis-Ord Gi*, 90/95/99 % confidence (outlined layer).")
+        significant = int((layers.hotspots["gi_bin"] != 0).sum())
+        notes.append(f"Hot/cold spots (Getis-Ord Gi*, 90/95/99 %): {significant} "
+                     "significant counties." if significant else
+                     "Hot/cold spots (Getis-Ord Gi*): no county is significant.")
     if layers.points is not None and layers.points.height:
         rows = [[lat, lon, html.escape(text or "")] for lat, lon, text in
                 layers.points.select("latitude", "longitude", "popup").iter_rows()]
@@ -232,6 +235,8 @@ def _add_hotspots(folium_map: folium.Map, shapes: gpd.GeoDataFrame,
     classes = dict(zip(significant["county_fips"], significant["hotspot_class"], strict=True))
     z_scores = dict(zip(significant["county_fips"], significant["z_score"], strict=True))
     chosen = shapes[shapes["county_fips"].isin(list(bins))]
+    if chosen.empty:
+        return  # nothing significant: no layer (a tooltip over no features is refused)
     features = [{
         "type": "Feature", "geometry": row.geometry.__geo_interface__,
         "properties": {"county": html.escape(row.county_name),
