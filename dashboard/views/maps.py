@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -46,6 +47,20 @@ def simplified_counties(state_postal: str) -> gpd.GeoDataFrame:
     counties = state_counties(state_postal)[["county_fips", "county_name", "geometry"]].copy()
     counties["geometry"] = counties.geometry.simplify(0.001, preserve_topology=True)
     return counties
+
+
+def zoom_for_bounds(bounds: tuple[tuple[float, float], tuple[float, float]],
+                    width_px: int = 700, height_px: int = 560) -> int:
+    """The largest web-map zoom at which the bounds fit a map of about that size."""
+    (south, west), (north, east) = bounds
+
+    def mercator_y(latitude: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2))
+
+    lon_zoom = math.log2(width_px * 360 / (256 * max(east - west, 1e-6)))
+    lat_span = max(mercator_y(north) - mercator_y(south), 1e-6)
+    lat_zoom = math.log2(height_px * 2 * math.pi / (256 * lat_span))
+    return max(1, min(18, math.floor(min(lon_zoom, lat_zoom))))
 
 
 def class_breaks(values: np.ndarray, classes: int = len(CHOROPLETH_COLOURS)) -> list[float]:
@@ -142,6 +157,9 @@ def county_map(
     bounds = ((south_west_north_east[1], south_west_north_east[0]),
               (south_west_north_east[3], south_west_north_east[2]))
     folium_map = base_map(bounds, tiles_url=tiles_url, tiles_attribution=tiles_attribution)
+    # streamlit-folium opens the map at its center and zoom, not at fit_bounds: pick the zoom
+    # that shows the whole state.
+    folium_map.options["zoom"] = zoom_for_bounds(bounds)
 
     values = county_table.select("county_fips", measure).to_dict(as_series=False)
     by_county = dict(zip(values["county_fips"], values[measure], strict=True))

@@ -1,0 +1,174 @@
+"""Browser journey over the Picture pages on a small California demo, served by
+`threat-picture serve` on a free local port and driven by Debian's Chromium.
+
+Records every request (the page and its map iframe) and fails on any that leaves 127.0.0.1;
+fails on any JavaScript dialog (demo narratives carry `<script>` and `onerror=` payloads);
+checks the map's county polygons are drawn; saves screenshots as test artifacts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from dashboard.demo import generate
+from dashboard.ingest.pipeline import run_ingest
+from dashboard.settings import load_config
+from dashboard.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium")
+DEMO_INCIDENTS = 20_000
+
+if CHROMIUM is None and os.environ.get("CI") == "true":
+    raise RuntimeError("CI needs Debian's chromium for browser tests (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed "
+                       "(apt-get install chromium); browser tests need it"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("ca_demo")
+    generate(folder, state="CA", incidents=DEMO_INCIDENTS, seed=11)
+    store_url = f"sqlite:///{folder / 'store.sqlite'}"
+    run_ingest(load_config(folder / "config"), open_store(store_url))
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "serve", "--config", str(folder / "config"),
+         "--store", store_url, "--port", str(port), "--headless"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("threat-picture serve did not start") from None
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture()
+def browser_page(served_demo: str) -> Iterator[tuple[object, list[str], list[str]]]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        requests: list[str] = []
+        dialogs: list[str] = []
+        # Requests from the map's iframe reach the page's handler too.
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        try:
+            yield page, requests, dialogs
+        finally:
+            browser.close()
+
+
+def _kpi(page: object, label: str) -> str:
+    card = page.locator("[data-testid='stMetric']").filter(has_text=label).first  # type: ignore[attr-defined]
+    return card.locator("[data-testid='stMetricValue']").inner_text()
+
+
+def _kpi_once_changed(page: object, label: str, before: int, seconds: float = 30) -> int:
+    """The KPI's value once the rerun a filter change started has redrawn it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        _wait_for_app(page)
+        value = int(_kpi(page, label).replace(",", ""))
+        if value != before or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+
+
+def _wait_for_app(page: object) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",  # type: ignore[attr-defined]
+                           timeout=60_000)
+
+
+def _assert_stayed_home(requests: list[str], dialogs: list[str]) -> None:
+    foreign = [url for url in requests if urlparse(url).hostname not in ("127.0.0.1", None)
+               and not url.startswith(("data:", "blob:", "about:"))]
+    assert foreign == [], f"requests left 127.0.0.1: {foreign}"
+    assert dialogs == [], f"feed text ran as script: {dialogs}"
+
+
+def test_overview_region_filter_changes_the_kpis(
+        served_demo: str, browser_page: tuple[object, list[str], list[str]]) -> None:
+    page, requests, dialogs = browser_page
+    page.goto(served_demo + "/?period=90d")  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="Statewide picture").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    _wait_for_app(page)
+    assert page.get_by_text("SYNTHETIC DATA").count() >= 1  # type: ignore[attr-defined]
+    statewide = int(_kpi(page, "Incidents").replace(",", ""))
+    assert statewide > 0
+
+    region_box = page.locator("[data-testid='stMultiSelect']").filter(has_text="Region").first  # type: ignore[attr-defined]
+    region_box.click()
+    # The first option is Streamlit's "Select all"; take the first real region.
+    page.get_by_role("option").filter(has_not_text="Select all").first.click()  # type: ignore[attr-defined]
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    page.wait_for_url("**regions=*", timeout=30_000)  # type: ignore[attr-defined]
+    regional = _kpi_once_changed(page, "Incidents", statewide)
+    assert 0 < regional < statewide
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # The link reproduces the view: a new visit to the same URL shows the same figure.
+    page.goto(page.url)  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="Statewide picture").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    _wait_for_app(page)
+    assert int(_kpi(page, "Incidents").replace(",", "")) == regional
+    _assert_stayed_home(requests, dialogs)
+
+
+def test_map_draws_counties_offline(
+        served_demo: str, browser_page: tuple[object, list[str], list[str]]) -> None:
+    page, requests, dialogs = browser_page
+    page.goto(served_demo + "/map?period=90d")  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="Map").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    _wait_for_app(page)
+    frame = page.frame_locator("iframe[title*='streamlit_folium']").first  # type: ignore[attr-defined]
+    polygons = frame.locator("path.leaflet-interactive")
+    polygons.first.wait_for(timeout=60_000)
+    # 58 California counties, plus any hot-spot overlays.
+    assert polygons.count() >= 58
+    # Switch on points: clustered markers, never one DOM node per incident.
+    page.get_by_role("button", name="Points").click()  # type: ignore[attr-defined]
+    _wait_for_app(page)
+    frame.locator(".marker-cluster").first.wait_for(timeout=60_000)
+    markers = frame.locator(".leaflet-marker-icon, path.leaflet-interactive").count()
+    assert markers < 5_000
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)  # type: ignore[attr-defined]
+    _assert_stayed_home(requests, dialogs)
