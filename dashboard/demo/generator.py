@@ -660,7 +660,7 @@ def _write_config(config_dir: Path, geography: StateGeography, centers: tuple[Ce
                   styles: list[tuple[IncidentStyle, ProductStyle]]) -> None:
     header = "# Synthetic demo written by `threat-picture demo`: invented data, real geography.\n"
     settings = {"state": geography.state, "title": f"{geography.state_name} Threat Picture",
-                "synthetic": True}
+                "timezone": geography.timezone, "synthetic": True}
     (config_dir / "settings.toml").write_text(header + tomli_w.dumps(settings),
                                               encoding="utf-8")
     (config_dir / "taxonomy.toml").write_bytes((DEMO_DIR / "taxonomy.toml").read_bytes())
