@@ -442,16 +442,16 @@ def _move_days(events: Events, anchors: np.ndarray, tries: np.ndarray, span: Tim
     delta = np.zeros(len(events), dtype=np.int64)
     delta[anchors] = days * DAY_S * rng.choice([-1, 1], len(anchors))
     rows = _group_members(events, anchors)
-    for _ in range(2):
+
+    def misplaced() -> np.ndarray:
+        """Groups a member of which would leave the span or land in the repeated hour."""
         shifted = events.occurred_s[rows] + delta[events.group[rows]]
-        # Outside the span or in the repeated local hour: the whole group goes the other way.
         bad = ((shifted < span.start_s) | (shifted >= span.end_s)
                | ambiguous_local(shifted, span.timezone))
-        delta[np.unique(events.group[rows[bad]])] *= -1
-    shifted = events.occurred_s[rows] + delta[events.group[rows]]
-    bad = ((shifted < span.start_s) | (shifted >= span.end_s)
-           | ambiguous_local(shifted, span.timezone))
-    delta[np.unique(events.group[rows[bad]])] = 0
+        return np.unique(events.group[rows[bad]])
+
+    delta[misplaced()] *= -1  # such a group goes the other way instead
+    delta[misplaced()] = 0  # or, rarely, stays where it is
     events.occurred_s[rows] += delta[events.group[rows]]
     return rows
 

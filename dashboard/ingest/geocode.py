@@ -36,7 +36,7 @@ def geocode(incidents: pl.DataFrame, counties: gpd.GeoDataFrame, state: str,
             counties, points["longitude"].to_numpy(), points["latitude"].to_numpy()
         )
     frame = incidents.with_columns(
-        pl.Series("_joined_fips", joined, dtype=pl.String), has_point.alias("_has_point")
+        pl.Series("_joined_fips", joined.tolist(), dtype=pl.String), has_point.alias("_has_point")
     )
     given = pl.col("county_fips").is_not_null()
     joined_county = pl.col("_joined_fips")
