@@ -65,3 +65,19 @@ def test_datetimes_are_utc_everywhere() -> None:
                 assert dtype.time_zone == "UTC", f"{name}.{column}"
                 sql_type = METADATA.tables[name].columns[column].type
                 assert isinstance(sql_type, sa.DateTime) and sql_type.timezone
+
+
+def test_shipped_config_is_the_demo_deployment(tmp_path: Path) -> None:
+    """config/ is what `threat-picture demo --out data/demo` writes, pointed at data/demo/feeds."""
+    import tomllib
+
+    from dashboard.demo import generate
+
+    shipped = Path(__file__).resolve().parent.parent / "config"
+    config = load_config(shipped)
+    assert config.settings.synthetic and config.settings.state == "CA"
+    generate(tmp_path, incidents=1000)
+    for name in ("taxonomy.toml", "regions.toml", "centers.toml", "settings.toml"):
+        generated = tomllib.loads((tmp_path / "config" / name).read_text()
+                                  .replace("../feeds/", "../data/demo/feeds/"))
+        assert tomllib.loads((shipped / name).read_text()) == generated, name
