@@ -8,15 +8,11 @@ checks the map's county polygons are drawn; saves screenshots as test artifacts.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -24,25 +20,18 @@ from dashboard.demo import generate
 from dashboard.ingest.pipeline import run_ingest
 from dashboard.settings import load_config
 from dashboard.store import open_store
+from tests.browser_support import (
+    assert_stayed_home,
+    free_port,
+    needs_chromium,
+    recorded_page,
+    wait_until_serving,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium")
 DEMO_INCIDENTS = 20_000
-
-if CHROMIUM is None and os.environ.get("CI") == "true":
-    raise RuntimeError("CI needs Debian's chromium for browser tests (apt-get install chromium)")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed "
-                       "(apt-get install chromium); browser tests need it"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +40,14 @@ def served_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     generate(folder, state="CA", incidents=DEMO_INCIDENTS, seed=11)
     store_url = f"sqlite:///{folder / 'store.sqlite'}"
     run_ingest(load_config(folder / "config"), open_store(store_url))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "serve", "--config", str(folder / "config"),
          "--store", store_url, "--port", str(port), "--headless"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("threat-picture serve did not start") from None
-                time.sleep(0.3)
+        wait_until_serving(port, process, seconds=60)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -75,24 +56,8 @@ def served_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture()
 def browser_page(served_demo: str) -> Iterator[tuple[object, list[str], list[str]]]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )
-        page = browser.new_page(viewport={"width": 1440, "height": 1100})
-        requests: list[str] = []
-        dialogs: list[str] = []
-        # Requests from the map's iframe reach the page's handler too.
-        page.on("request", lambda request: requests.append(request.url))
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        try:
-            yield page, requests, dialogs
-        finally:
-            browser.close()
+    with recorded_page(1440, 1100) as recorded:
+        yield recorded
 
 
 def _kpi(page: object, label: str) -> str:
@@ -114,13 +79,6 @@ def _kpi_once_changed(page: object, label: str, before: int, seconds: float = 30
 def _wait_for_app(page: object) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",  # type: ignore[attr-defined]
                            timeout=60_000)
-
-
-def _assert_stayed_home(requests: list[str], dialogs: list[str]) -> None:
-    foreign = [url for url in requests if urlparse(url).hostname not in ("127.0.0.1", None)
-               and not url.startswith(("data:", "blob:", "about:"))]
-    assert foreign == [], f"requests left 127.0.0.1: {foreign}"
-    assert dialogs == [], f"feed text ran as script: {dialogs}"
 
 
 def test_overview_region_filter_changes_the_kpis(
@@ -149,7 +107,7 @@ def test_overview_region_filter_changes_the_kpis(
     page.get_by_role("heading", name="Statewide picture").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     _wait_for_app(page)
     assert int(_kpi(page, "Incidents").replace(",", "")) == regional
-    _assert_stayed_home(requests, dialogs)
+    assert_stayed_home(requests, dialogs)
 
 
 def test_map_draws_counties_offline(
@@ -171,4 +129,4 @@ def test_map_draws_counties_offline(
     assert markers < 5_000
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)  # type: ignore[attr-defined]
-    _assert_stayed_home(requests, dialogs)
+    assert_stayed_home(requests, dialogs)

@@ -1,0 +1,72 @@
+"""What every browser test shares: a free port, waiting for a server, Debian's Chromium with
+the request and dialog recorders, and the closed-network assertion."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None and os.environ.get("CI") == "true":
+    raise RuntimeError("CI needs Debian's chromium for browser tests (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian chromium is not installed (apt-get install chromium); browser tests need it",
+)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_serving(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {seconds} s")
+
+
+@contextmanager
+def recorded_page(width: int = 1400, height: int = 1000) -> Iterator[tuple[Any, list[str],
+                                                                           list[str]]]:
+    """A Chromium page, the URLs it (and its iframes) requested, and any dialogs it opened."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        requests: list[str] = []
+        dialogs: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        try:
+            yield page, requests, dialogs
+        finally:
+            browser.close()
+
+
+def assert_stayed_home(requests: list[str], dialogs: list[str]) -> None:
+    foreign = [url for url in requests if urlparse(url).hostname not in ("127.0.0.1", None)
+               and not url.startswith(("data:", "blob:", "about:"))]
+    assert foreign == [], f"requests left 127.0.0.1: {foreign}"
+    assert dialogs == [], f"feed text ran as script: {dialogs}"
