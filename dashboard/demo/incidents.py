@@ -252,7 +252,7 @@ class HotSpot:
     extra_incidents: int
 
 
-HOT_SPOT_FACTOR = 3.0  # extra incidents = this many times the expected count in the window
+HOT_SPOT_FACTOR = 5.0  # extra incidents = this many times the expected count in the window
 HOT_SPOT_MIN_EXTRA = 30
 HOT_SPOT_CATEGORIES = ("narcotics", "critical_infrastructure", "gangs", "cybercrime",
                        "human_trafficking", "violent_crime")
@@ -261,8 +261,8 @@ HOT_SPOT_CATEGORIES = ("narcotics", "critical_infrastructure", "gangs", "cybercr
 def choose_hot_spots(geography: StateGeography, model: ActivityModel, span: TimeSpan,
                      total_incidents: int, count: int, rng: np.random.Generator
                      ) -> list[HotSpot]:
-    """Clusters of 2-4 touching counties, apart from each other, each with one category
-    strongly elevated for three to five months."""
+    """Clusters of 3-4 touching counties, apart from each other, each with one category
+    strongly elevated for three to five months; the last one runs up to today."""
     weight = model.county_weight
     busy = np.flatnonzero((weight >= np.median(weight))
                           & np.array([len(n) > 0 for n in geography.neighbours]))
@@ -277,7 +277,8 @@ def choose_hot_spots(geography: StateGeography, model: ActivityModel, span: Time
         free = [int(n) for n in geography.neighbours[seed] if int(n) not in blocked]
         if not free:
             continue
-        size = min(len(free), int(rng.integers(1, 4)))
+        # Three or four counties: Gi* finds clusters, and a pair among quiet neighbours is not one.
+        size = min(len(free), int(rng.integers(2, 4)))
         picked = rng.choice(free, size=size, replace=False,
                             p=weight[free] / weight[free].sum())
         cluster = tuple(sorted([int(seed), *map(int, picked)]))
@@ -285,6 +286,9 @@ def choose_hot_spots(geography: StateGeography, model: ActivityModel, span: Time
             blocked |= {county, *map(int, geography.neighbours[county])}
         duration = int(rng.integers(90, 151))
         first_day = int(rng.integers(60, span.days - duration - 7))
+        if len(spots) == count - 1:
+            # The last one is still going on today, so the default views can see it.
+            first_day = span.days - duration
         category = categories[len(spots)]
         share = sum(weight[c] * model.category_mix[c, category] for c in cluster)
         expected = total_incidents * share * duration / span.days
