@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import streamlit as st
 
+from dashboard.analytics.filters import Filters, period_of
 from dashboard.analytics.health import last_load_per_center
+from dashboard.analytics.picture import OverviewFigures, overview_figures
 from dashboard.frames import HealthFrames, PictureFrames, load_health_frames, load_picture_frames
 from dashboard.settings import ProjectConfig, load_config
 from dashboard.store import data_version, open_store
@@ -92,3 +94,13 @@ def context_frames(context: PageContext) -> PictureFrames:
 
 def today_in(context: PageContext) -> date:
     return datetime.now(ZoneInfo(context.config.settings.timezone)).date()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def overview(_context: PageContext, store_url: str, version: int, filters: Filters,
+             today: date) -> OverviewFigures:
+    """The Overview's figures, cached per data version and filter."""
+    frames = context_frames(_context)
+    return overview_figures(frames.incidents, frames.products, frames.regions,
+                            frames.quarantine_rows, filters, period_of(filters, today),
+                            _context.config.county_to_region)

@@ -7,17 +7,16 @@ import polars as pl
 import streamlit as st
 
 from dashboard.analytics.filters import period_of
-from dashboard.analytics.picture import counts_by_county
 from dashboard.views.export import to_safe_csv
-from pages.common import context_frames, load_context, today_in
-from pages.maps import county_hotspots, render_analyst_map
+from pages.common import load_context, today_in
+from pages.maps import county_figures, render_analyst_map
 from pages.sidebar import current_filters
 
 context = load_context()
 config = context.config
-frames = context_frames(context)
 filters = current_filters()
-period = period_of(filters, today_in(context))
+today = today_in(context)
+period = period_of(filters, today)
 
 st.title("Map")
 st.caption(f"{period.label()} · click a county to filter every page by it · hot and cold "
@@ -34,9 +33,7 @@ measure = controls[0].segmented_control(
 shown = controls[1].pills("Layers", LAYERS, selection_mode="multi",
                           default=["Regions", "Hot spots"], key="map_layers")
 
-county_table = counts_by_county(frames.incidents, frames.regions, filters, period,
-                                config.county_to_region)
-_, hotspots = county_hotspots(context, filters)
+county_table, hotspots = county_figures(context, context.data_version, filters, today)
 render_analyst_map(context, filters, county_table, measure, MEASURES[measure], list(shown),
                    hotspots)
 

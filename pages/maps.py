@@ -101,13 +101,18 @@ def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.
         request_filter_change(counties=(fips,), regions=())
 
 
-def county_hotspots(context: PageContext, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """County counts for the filtered period joined with their Gi* result."""
-    frames = context_frames(context)
-    period = period_of(filters, today_in(context))
+@st.cache_data(max_entries=64, show_spinner=False)
+def county_figures(_context: PageContext, version: int, filters: Filters,
+                   today: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """County counts under the filters, and the statewide Gi* result for the same period and
+    topics; cached per data version and filter."""
+    frames = context_frames(_context)
+    period = period_of(filters, today)
+    county_to_region = _context.config.county_to_region
+    counts = counts_by_county(frames.incidents, frames.regions, filters, period,
+                              county_to_region)
     # Gi* needs the whole state for its neighbourhoods: place filters are not applied to it.
     statewide = filters.with_changes(regions=(), counties=())
-    counts = counts_by_county(frames.incidents, frames.regions, statewide, period,
-                              context.config.county_to_region)
-    hotspots = getis_ord_hotspots(counts, context.config.settings.state)
-    return counts, hotspots
+    statewide_counts = counts_by_county(frames.incidents, frames.regions, statewide, period,
+                                        county_to_region)
+    return counts, getis_ord_hotspots(statewide_counts, _context.config.settings.state)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.analytics.filters import period_of
-from dashboard.analytics.picture import change_table, counts_by_county, kpis, latest_products
 from dashboard.views.picture import change_bar_figure, kpi_delta
-from pages.common import context_frames, load_context, today_in
+from pages.common import load_context, overview, today_in
 from pages.maps import render_overview_map
 from pages.sidebar import current_filters
 
 context = load_context()
 config = context.config
-frames = context_frames(context)
 filters = current_filters()
-period = period_of(filters, today_in(context))
-county_to_region = config.county_to_region
+today = today_in(context)
+period = period_of(filters, today)
+figures = overview(context, context.store_url, context.data_version, filters, today)
 
 st.title("Statewide picture")
 st.caption(f"{period.label()} ({period.days} days) against the {period.days} days before · "
@@ -26,28 +25,25 @@ st.caption(f"{period.label()} ({period.days} days) against the {period.days} day
 DELTA_COLOURS = {"Incidents": "inverse", "SARs": "inverse", "Products": "normal",
                  "Centers reporting": "normal", "Open quarantine": "off"}
 cards = st.columns(5)
-for card, kpi in zip(cards, kpis(frames.incidents, frames.products, frames.quarantine_rows,
-                                 filters, period, county_to_region), strict=True):
+for card, kpi in zip(cards, figures.kpis, strict=True):
     card.metric(kpi.label, f"{kpi.current:,}", kpi_delta(kpi), help=kpi.help,
                 delta_color=DELTA_COLOURS[kpi.label], border=True)
 
 category_labels = {key: value.label for key, value in config.taxonomy.categories.items()}
 rising, places = st.columns(2)
 with rising:
-    by_category = change_table(frames.incidents, filters, period, county_to_region, "category")
-    st.plotly_chart(change_bar_figure(by_category, "category", category_labels,
+    st.plotly_chart(change_bar_figure(figures.by_category, "category", category_labels,
                                       "Categories changing most"),
                     width="stretch", key="rising_categories", config={"displaylogo": False})
 with places:
     level = st.segmented_control("Largest increases by", ["County", "Region"], default="County",
                                  key="overview_increase_level")
     if level == "Region":
-        by_place = change_table(frames.incidents, filters, period, county_to_region, "region_id")
+        by_place = figures.by_region
         labels = {region.id: region.name for region in config.regions}
         column = "region_id"
     else:
-        by_place = change_table(frames.incidents, filters, period, county_to_region,
-                                "county_fips")
+        by_place = figures.by_county
         labels, column = config.county_names, "county_fips"
     st.plotly_chart(change_bar_figure(by_place, column, labels, f"{level or 'County'} changes"),
                     width="stretch", key="place_changes", config={"displaylogo": False})
@@ -55,12 +51,10 @@ with places:
 map_column, products_column = st.columns([1, 1])
 with map_column:
     st.subheader("Incidents by county")
-    county_counts = counts_by_county(frames.incidents, frames.regions, filters, period,
-                                     county_to_region)
-    render_overview_map(context, county_counts)
+    render_overview_map(context, figures.county_counts)
 with products_column:
     st.subheader("Latest products")
-    latest = latest_products(frames.products, filters, period, county_to_region)
+    latest = figures.latest
     if latest.is_empty():
         st.info("No analytic product on these topics and places was published in the period.")
     else:

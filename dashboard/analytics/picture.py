@@ -125,3 +125,28 @@ def latest_products(products: pl.DataFrame, filters: Filters, period: Period,
     return filtered_products(products, filters, county_to_region, period).sort(
         "published_at", descending=True).head(limit).select(
         "published_date", "center_id", "title", "product_type", "topics", "tlp")
+
+
+@dataclass(frozen=True)
+class OverviewFigures:
+    """Everything the Overview shows, computed in one pass for one filter."""
+
+    kpis: list[Kpi]
+    by_category: pl.DataFrame
+    by_county: pl.DataFrame
+    by_region: pl.DataFrame
+    county_counts: pl.DataFrame
+    latest: pl.DataFrame
+
+
+def overview_figures(incidents: pl.DataFrame, products: pl.DataFrame, regions: pl.DataFrame,
+                     quarantine_rows: int, filters: Filters, period: Period,
+                     county_to_region: Mapping[str, str]) -> OverviewFigures:
+    return OverviewFigures(
+        kpis=kpis(incidents, products, quarantine_rows, filters, period, county_to_region),
+        by_category=change_table(incidents, filters, period, county_to_region, "category"),
+        by_county=change_table(incidents, filters, period, county_to_region, "county_fips"),
+        by_region=change_table(incidents, filters, period, county_to_region, "region_id"),
+        county_counts=counts_by_county(incidents, regions, filters, period, county_to_region),
+        latest=latest_products(products, filters, period, county_to_region),
+    )
