@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard.analytics.filters import Filters, period_of
-from dashboard.analytics.hotspots import getis_ord_hotspots
+from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
 from dashboard.views.maps import (
@@ -111,8 +111,5 @@ def county_figures(_context: PageContext, version: int, filters: Filters,
     county_to_region = _context.config.county_to_region
     counts = counts_by_county(frames.incidents, frames.regions, filters, period,
                               county_to_region)
-    # Gi* needs the whole state for its neighbourhoods: place filters are not applied to it.
-    statewide = filters.with_changes(regions=(), counties=())
-    statewide_counts = counts_by_county(frames.incidents, frames.regions, statewide, period,
-                                        county_to_region)
-    return counts, getis_ord_hotspots(statewide_counts, _context.config.settings.state)
+    return counts, hotspots_for_filters(frames.incidents, frames.regions, filters, period,
+                                        county_to_region, _context.config.settings.state)

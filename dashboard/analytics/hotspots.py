@@ -10,6 +10,7 @@ from PySAL's esda (no permutations), so nothing is compiled or simulated on a us
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from functools import cache
 
 import geopandas as gpd
@@ -19,6 +20,8 @@ from esda.getisord import G_Local
 from libpysal.weights import Queen, W
 from scipy.stats import norm
 
+from dashboard.analytics.filters import Filters, Period
+from dashboard.analytics.picture import counts_by_county
 from dashboard.geo import state_counties
 
 CONFIDENCE_BINS = ((2.576, 99), (1.960, 95), (1.645, 90))
@@ -74,3 +77,13 @@ def getis_ord_hotspots(county_counts: pl.DataFrame, state_postal: str,
         .otherwise(pl.col("confidence") * pl.col("z_score").sign()).cast(pl.Int64)
         .alias("gi_bin")
     ).sort("z_score", descending=True)
+
+
+def hotspots_for_filters(incidents: pl.DataFrame, regions: pl.DataFrame, filters: Filters,
+                         period: Period, county_to_region: Mapping[str, str],
+                         state_postal: str) -> pl.DataFrame:
+    """Gi* for the period and topics of the filters, always over the whole state: a county's
+    neighbourhood needs its neighbours, so region and county filters do not apply."""
+    statewide = filters.with_changes(regions=(), counties=())
+    counts = counts_by_county(incidents, regions, statewide, period, county_to_region)
+    return getis_ord_hotspots(counts, state_postal)

@@ -8,8 +8,8 @@ from typing import Any
 import polars as pl
 
 from dashboard.analytics.filters import Filters, period_of, to_query_params
-from dashboard.analytics.hotspots import getis_ord_hotspots
-from dashboard.analytics.picture import counts_by_county, kpis
+from dashboard.analytics.hotspots import hotspots_for_filters
+from dashboard.analytics.picture import kpis
 from dashboard.frames import PictureFrames
 from dashboard.settings import ProjectConfig
 
@@ -17,10 +17,10 @@ from dashboard.settings import ProjectConfig
 def hotspot_records(frames: PictureFrames, config: ProjectConfig, filters: Filters,
                     today: date) -> pl.DataFrame:
     period = period_of(filters, today)
-    counts = counts_by_county(frames.incidents, frames.regions, filters, period,
-                              config.county_to_region)
-    return getis_ord_hotspots(counts, config.settings.state).join(
-        counts.select("county_fips", "county_name", "region_id"), on="county_fips")
+    hotspots = hotspots_for_filters(frames.incidents, frames.regions, filters, period,
+                                    config.county_to_region, config.settings.state)
+    return hotspots.join(frames.regions.select("county_fips", "county_name", "region_id"),
+                         on="county_fips")
 
 
 def analysis_report(frames: PictureFrames, config: ProjectConfig, filters: Filters,
