@@ -26,8 +26,10 @@ DELTA_COLOURS = {"Incidents": "inverse", "SARs": "inverse", "Products": "normal"
                  "Centers reporting": "normal", "Open quarantine": "off"}
 cards = st.columns(5)
 for card, kpi in zip(cards, figures.kpis, strict=True):
+    flat = kpi.change == 0
     card.metric(kpi.label, f"{kpi.current:,}", kpi_delta(kpi), help=kpi.help,
-                delta_color=DELTA_COLOURS[kpi.label], border=True)
+                delta_color="off" if flat else DELTA_COLOURS[kpi.label],
+                delta_arrow="off" if flat else "auto", border=True)
 
 category_labels = {key: value.label for key, value in config.taxonomy.categories.items()}
 rising, places = st.columns(2)

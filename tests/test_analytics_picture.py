@@ -410,3 +410,14 @@ def test_change_table_sums_to_the_period_totals(incidents: pl.DataFrame, filters
         incidents, filters, COUNTY_TO_REGION, period.previous()).height
     changes = table["change"].to_list()
     assert changes == sorted(changes, reverse=True)
+
+
+def test_kpi_delta_reads_for_people() -> None:
+    from dashboard.analytics.picture import Kpi
+    from dashboard.views.picture import kpi_delta
+
+    assert kpi_delta(Kpi("Incidents", 1_250, 1_000, "")) == "+250 (+25.0 %)"
+    assert kpi_delta(Kpi("Incidents", 900, 1_000, "")) == "-100 (-10.0 %)"
+    assert kpi_delta(Kpi("Incidents", 5, 0, "")) == "+5 (new)"
+    assert kpi_delta(Kpi("Centers reporting", 5, 5, "")) == "no change"
+    assert kpi_delta(Kpi("Open quarantine", 53, None, "")) is None
