@@ -7,14 +7,18 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("CI") == "true":
     raise RuntimeError("CI needs Debian's chromium for browser tests (apt-get install chromium)")
@@ -43,6 +47,23 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], seconds: flo
         except OSError:
             time.sleep(0.3)
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {seconds} s")
+
+
+@contextmanager
+def served_app(config_dir: Path, store_url: str) -> Iterator[str]:
+    """The app served by `threat-picture serve` on a free local port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "serve", "--config", str(config_dir),
+         "--store", store_url, "--port", str(port), "--headless"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_serving(port, process, seconds=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @contextmanager

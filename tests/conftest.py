@@ -35,6 +35,19 @@ def ri_config(ri_dir: Path) -> ProjectConfig:
     return load_config(ri_dir / "config")
 
 
+@pytest.fixture(scope="module")
+def ingested_ri(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The RI fixture copied and ingested once per module: (config folder, store URL)."""
+    from dashboard.ingest.pipeline import run_ingest
+    from dashboard.store import open_store
+
+    folder = tmp_path_factory.mktemp("ri_ingested")
+    shutil.copytree(RI_FIXTURE, folder, dirs_exist_ok=True)
+    store_url = f"sqlite:///{folder / 'store.sqlite'}"
+    run_ingest(load_config(folder / "config"), open_store(store_url))
+    return folder / "config", store_url
+
+
 def _edit_file(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.count(old) == 1, f"{old!r} must occur exactly once in {path}"

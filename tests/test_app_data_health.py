@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.ingest.pipeline import run_ingest
-from dashboard.settings import load_config
-from dashboard.store import open_store
-
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "ri"
 
 
-@pytest.fixture(scope="module")
-def ri_deployment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    folder = tmp_path_factory.mktemp("ri_app")
-    shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
-    store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    run_ingest(load_config(folder / "config"), open_store(store_url))
-    return folder / "config", store_url
-
-
 @pytest.fixture()
-def app(ri_deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    config_dir, store_url = ri_deployment
+def app(ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    config_dir, store_url = ingested_ri
     monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(config_dir))
     monkeypatch.setenv("THREAT_PICTURE_STORE", store_url)
     monkeypatch.chdir(ROOT)

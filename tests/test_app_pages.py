@@ -3,30 +3,15 @@ filters change the figures, and the URL restores a view."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.ingest.pipeline import run_ingest
-from dashboard.settings import load_config
-from dashboard.store import open_store
-
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = Path(__file__).parent / "fixtures" / "ri"
 # The fixture's incidents fall in January-February 2025.
 WINTER_2025 = {"period": "custom", "start": "2025-01-01", "end": "2025-02-28"}
-
-
-@pytest.fixture(scope="module")
-def ri_deployment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    folder = tmp_path_factory.mktemp("ri_pages")
-    shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
-    store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    run_ingest(load_config(folder / "config"), open_store(store_url))
-    return folder / "config", store_url
 
 
 def _app(deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
@@ -58,9 +43,9 @@ def _table_with(at: AppTest, column: str) -> pd.DataFrame:
     return next(frame.value for frame in at.dataframe if column in frame.value.columns)
 
 
-def test_overview_kpis_for_the_period(ri_deployment: tuple[Path, str],
+def test_overview_kpis_for_the_period(ingested_ri: tuple[Path, str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(ri_deployment, monkeypatch, WINTER_2025)
+    at = _app(ingested_ri, monkeypatch, WINTER_2025)
     assert at.title[0].value == "Statewide picture"
     # R-1, R-2, R-7, P-101, P-104; P-100 repeats R-1 and counts once.
     assert _metric(at, "Incidents") == ("5", "+5 (new)")
@@ -72,9 +57,9 @@ def test_overview_kpis_for_the_period(ri_deployment: tuple[Path, str],
     assert latest["title"].tolist()[0] == "North region narcotics picture"
 
 
-def test_region_filter_changes_the_kpis_and_the_url(ri_deployment: tuple[Path, str],
+def test_region_filter_changes_the_kpis_and_the_url(ingested_ri: tuple[Path, str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(ri_deployment, monkeypatch, WINTER_2025)
+    at = _app(ingested_ri, monkeypatch, WINTER_2025)
     at.multiselect(key="filter_regions").set_value(["south"]).run()
     assert _metric(at, "Incidents")[0] == "1"  # R-7 in Newport
     assert _metric(at, "Centers reporting")[0] == "1"
@@ -83,34 +68,34 @@ def test_region_filter_changes_the_kpis_and_the_url(ri_deployment: tuple[Path, s
     assert _params(at, "duplicates_once") == ["0"]
 
 
-def test_duplicates_switch_counts_both_reports(ri_deployment: tuple[Path, str],
+def test_duplicates_switch_counts_both_reports(ingested_ri: tuple[Path, str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(ri_deployment, monkeypatch, {**WINTER_2025, "duplicates_once": "0"})
+    at = _app(ingested_ri, monkeypatch, {**WINTER_2025, "duplicates_once": "0"})
     assert _metric(at, "Incidents")[0] == "6"
 
 
-def test_url_restores_every_filter(ri_deployment: tuple[Path, str],
+def test_url_restores_every_filter(ingested_ri: tuple[Path, str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     params: dict[str, str | list[str]] = {
         **WINTER_2025, "counties": ["44007", "44001"], "categories": ["narcotics"],
         "centers": ["prov"], "severities": ["2"],
     }
-    at = _app(ri_deployment, monkeypatch, params)
+    at = _app(ingested_ri, monkeypatch, params)
     assert at.selectbox(key="filter_period").value == "custom"
     assert at.multiselect(key="filter_counties").value == ["44007", "44001"]
     assert at.multiselect(key="filter_categories").value == ["narcotics"]
     assert at.multiselect(key="filter_centers").value == ["prov"]
     assert _metric(at, "Incidents")[0] == "2"  # P-101 (Bristol), P-104 (Providence)
     # Unknown values in a hand-edited link are dropped, not trusted.
-    hostile = _app(ri_deployment, monkeypatch, {**WINTER_2025, "counties": ["99999"],
+    hostile = _app(ingested_ri, monkeypatch, {**WINTER_2025, "counties": ["99999"],
                                                 "categories": ["<script>"]})
     assert hostile.multiselect(key="filter_counties").value == []
     assert _metric(hostile, "Incidents")[0] == "5"
 
 
 def test_map_page_lists_counties_with_hotspot_classes(
-        ri_deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(ri_deployment, monkeypatch, WINTER_2025, page="pages/map.py")
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(ingested_ri, monkeypatch, WINTER_2025, page="pages/map.py")
     assert at.title[0].value == "Map"
     table = _table_with(at, "hotspot_class").set_index("county_fips")
     assert table.loc["44007", "incidents"] == 2
@@ -123,9 +108,9 @@ def test_map_page_lists_counties_with_hotspot_classes(
     assert set(table["county_fips"]) == {"44001", "44003", "44007"}
 
 
-def test_map_layers_with_points_and_heat_render(ri_deployment: tuple[Path, str],
+def test_map_layers_with_points_and_heat_render(ingested_ri: tuple[Path, str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(ri_deployment, monkeypatch, WINTER_2025, page="pages/map.py")
+    at = _app(ingested_ri, monkeypatch, WINTER_2025, page="pages/map.py")
     at.pills(key="map_layers").set_value(["Regions", "Hot spots", "Center AORs", "Points",
                                           "Heat map"]).run()
     assert not at.exception

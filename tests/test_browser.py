@@ -6,53 +6,21 @@ and on any JavaScript dialog (feed text like `<img onerror=alert(1)>` must never
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dashboard.ingest.pipeline import run_ingest
-from dashboard.settings import load_config
-from dashboard.store import open_store
-from tests.browser_support import (
-    assert_stayed_home,
-    free_port,
-    needs_chromium,
-    recorded_page,
-    wait_until_serving,
-)
+from tests.browser_support import ARTIFACTS, assert_stayed_home, needs_chromium, recorded_page
+from tests.browser_support import served_app as serve
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = Path(__file__).parent / "fixtures" / "ri"
-ARTIFACTS = ROOT / "test-artifacts"
 pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
-def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("ri_browser")
-    shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
-    store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    run_ingest(load_config(folder / "config"), open_store(store_url))
-    port = free_port()
-    env = {**os.environ, "THREAT_PICTURE_CONFIG": str(folder / "config"),
-           "THREAT_PICTURE_STORE": store_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_serving(port, process, seconds=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+def served_app(ingested_ri: tuple[Path, str]) -> Iterator[str]:
+    with serve(*ingested_ri) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -8,11 +8,8 @@ checks the map's county polygons are drawn; saves screenshots as test artifacts.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,15 +18,13 @@ from dashboard.ingest.pipeline import run_ingest
 from dashboard.settings import load_config
 from dashboard.store import open_store
 from tests.browser_support import (
+    ARTIFACTS,
     assert_stayed_home,
-    free_port,
     needs_chromium,
     recorded_page,
-    wait_until_serving,
+    served_app,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
 DEMO_INCIDENTS = 20_000
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -40,18 +35,8 @@ def served_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     generate(folder, state="CA", incidents=DEMO_INCIDENTS, seed=11)
     store_url = f"sqlite:///{folder / 'store.sqlite'}"
     run_ingest(load_config(folder / "config"), open_store(store_url))
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--config", str(folder / "config"),
-         "--store", store_url, "--port", str(port), "--headless"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_serving(port, process, seconds=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with served_app(folder / "config", store_url) as url:
+        yield url
 
 
 @pytest.fixture()
