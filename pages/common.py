@@ -29,6 +29,13 @@ class PageContext:
     store_url: str
     data_version: int
 
+    @property
+    def cache_key(self) -> tuple[object, ...]:
+        """What a cached page figure depends on besides its filters: the store and its data
+        version (and, with sign-in, what the viewer may see). Pass it to every st.cache_data
+        function that reads the frames."""
+        return (self.store_url, self.data_version)
+
 
 @st.cache_resource(show_spinner=False)
 def _config(config_dir: str) -> ProjectConfig:
@@ -97,7 +104,7 @@ def today_in(context: PageContext) -> date:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def overview(_context: PageContext, store_url: str, version: int, filters: Filters,
+def overview(_context: PageContext, cache_key: tuple[object, ...], filters: Filters,
              today: date) -> OverviewFigures:
     """The Overview's figures, cached per data version and filter."""
     frames = context_frames(_context)

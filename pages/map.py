@@ -33,7 +33,7 @@ measure = controls[0].segmented_control(
 shown = controls[1].pills("Layers", LAYERS, selection_mode="multi",
                           default=["Regions", "Hot spots"], key="map_layers")
 
-county_table, hotspots = county_figures(context, context.data_version, filters, today)
+county_table, hotspots = county_figures(context, context.cache_key, filters, today)
 render_analyst_map(context, filters, county_table, measure, MEASURES[measure], list(shown),
                    hotspots)
 

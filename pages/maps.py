@@ -43,7 +43,7 @@ def _regions(context: PageContext) -> gpd.GeoDataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _point_sample(_context: PageContext, store_url: str, version: int, filters: Filters,
+def _point_sample(_context: PageContext, cache_key: tuple[object, ...], filters: Filters,
                   today: date, limit: int, with_narratives: bool) -> tuple[pl.DataFrame, int]:
     """A reproducible random sample (at most ``limit``) of the filtered located incidents."""
     config = _context.config
@@ -51,7 +51,8 @@ def _point_sample(_context: PageContext, store_url: str, version: int, filters: 
     located = filtered_incidents(frames.incidents, filters, config.county_to_region,
                                  period_of(filters, today)).filter(
         pl.col("latitude").is_not_null())
-    sample = located.sample(limit, seed=version) if located.height > limit else located
+    seed = _context.data_version
+    sample = located.sample(limit, seed=seed) if located.height > limit else located
     labels = {key: value.label for key, value in config.taxonomy.categories.items()}
     sample = sample.with_columns(
         pl.format("{} · {} · {} {}", pl.col("category").replace_strict(labels, default=""),
@@ -59,7 +60,7 @@ def _point_sample(_context: PageContext, store_url: str, version: int, filters: 
         .alias("popup"))
     if with_narratives:
         keys = sample.select("center_id", "incident_id")
-        narratives = load_narratives(engine(store_url), keys)
+        narratives = load_narratives(engine(_context.store_url), keys)
         sample = sample.join(narratives, on=["center_id", "incident_id"], how="left")
         sample = sample.with_columns(pl.concat_str(
             [pl.col("popup"), pl.col("narrative").str.slice(0, 280)], separator=" — ",
@@ -82,12 +83,10 @@ def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.
                        for center in config.centers if center.id in chosen}
     if "Points" in shown:
         layers.points, layers.points_total = _point_sample(
-            context, context.store_url, context.data_version, filters, today, MAX_POINT_MARKERS,
-            True)
+            context, context.cache_key, filters, today, MAX_POINT_MARKERS, True)
     if "Heat map" in shown:
         heat, layers.heat_total = _point_sample(
-            context, context.store_url, context.data_version, filters, today, MAX_HEAT_POINTS,
-            False)
+            context, context.cache_key, filters, today, MAX_HEAT_POINTS, False)
         layers.heat = heat.select("latitude", "longitude")
     folium_map = county_map(config.settings.state, county_table, measure, measure_label,
                             layers=layers, selected=filters.counties)
@@ -102,7 +101,7 @@ def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def county_figures(_context: PageContext, version: int, filters: Filters,
+def county_figures(_context: PageContext, cache_key: tuple[object, ...], filters: Filters,
                    today: date) -> tuple[pl.DataFrame, pl.DataFrame]:
     """County counts under the filters, and the statewide Gi* result for the same period and
     topics; cached per data version and filter."""

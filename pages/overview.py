@@ -15,7 +15,7 @@ config = context.config
 filters = current_filters()
 today = today_in(context)
 period = period_of(filters, today)
-figures = overview(context, context.store_url, context.data_version, filters, today)
+figures = overview(context, context.cache_key, filters, today)
 
 st.title("Statewide picture")
 st.caption(f"{period.label()} ({period.days} days) against the {period.days} days before · "

@@ -91,3 +91,19 @@ def assert_stayed_home(requests: list[str], dialogs: list[str]) -> None:
                and not url.startswith(("data:", "blob:", "about:"))]
     assert foreign == [], f"requests left 127.0.0.1: {foreign}"
     assert dialogs == [], f"feed text ran as script: {dialogs}"
+
+
+def wait_for_app(page: Any) -> None:
+    """Until Streamlit has finished the current run of the page's script."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
+                           timeout=60_000)
+
+
+def open_page(page: Any, base_url: str, path: str = "/", heading: str | None = None,
+              role: str = "analyst") -> None:
+    """Go to ``path`` (with any query string) of the served app as a user of ``role`` (once
+    sign-in exists), wait for ``heading`` when given, and for the run to finish."""
+    page.goto(base_url + path)
+    if heading is not None:
+        page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+    wait_for_app(page)

@@ -150,3 +150,19 @@ def _apptest_uses_st_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
             PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+
+
+@pytest.fixture(scope="session")
+def served_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A small California demo (20,000 incidents) served by `threat-picture serve` for every
+    browser test of the session; yields its base URL."""
+    from dashboard.demo import generate
+    from dashboard.ingest.pipeline import run_ingest
+    from tests.browser_support import served_app
+
+    folder = tmp_path_factory.mktemp("ca_demo")
+    generate(folder, state="CA", incidents=20_000, seed=11)
+    store_url = f"sqlite:///{folder / 'store.sqlite'}"
+    run_ingest(load_config(folder / "config"), open_store(store_url))
+    with served_app(folder / "config", store_url) as url:
+        yield url

@@ -13,30 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard.demo import generate
-from dashboard.ingest.pipeline import run_ingest
-from dashboard.settings import load_config
-from dashboard.store import open_store
 from tests.browser_support import (
     ARTIFACTS,
     assert_stayed_home,
     needs_chromium,
     recorded_page,
-    served_app,
+    wait_for_app,
 )
 
-DEMO_INCIDENTS = 20_000
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture(scope="module")
-def served_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("ca_demo")
-    generate(folder, state="CA", incidents=DEMO_INCIDENTS, seed=11)
-    store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    run_ingest(load_config(folder / "config"), open_store(store_url))
-    with served_app(folder / "config", store_url) as url:
-        yield url
 
 
 @pytest.fixture()
@@ -54,16 +39,11 @@ def _kpi_once_changed(page: object, label: str, before: int, seconds: float = 30
     """The KPI's value once the rerun a filter change started has redrawn it."""
     deadline = time.monotonic() + seconds
     while True:
-        _wait_for_app(page)
+        wait_for_app(page)
         value = int(_kpi(page, label).replace(",", ""))
         if value != before or time.monotonic() > deadline:
             return value
         time.sleep(0.3)
-
-
-def _wait_for_app(page: object) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",  # type: ignore[attr-defined]
-                           timeout=60_000)
 
 
 def test_overview_region_filter_changes_the_kpis(
@@ -71,7 +51,7 @@ def test_overview_region_filter_changes_the_kpis(
     page, requests, dialogs = browser_page
     page.goto(served_demo + "/?period=90d")  # type: ignore[attr-defined]
     page.get_by_role("heading", name="Statewide picture").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    _wait_for_app(page)
+    wait_for_app(page)
     assert page.get_by_text("SYNTHETIC DATA").count() >= 1  # type: ignore[attr-defined]
     statewide = int(_kpi(page, "Incidents").replace(",", ""))
     assert statewide > 0
@@ -90,7 +70,7 @@ def test_overview_region_filter_changes_the_kpis(
     # The link reproduces the view: a new visit to the same URL shows the same figure.
     page.goto(page.url)  # type: ignore[attr-defined]
     page.get_by_role("heading", name="Statewide picture").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    _wait_for_app(page)
+    wait_for_app(page)
     assert int(_kpi(page, "Incidents").replace(",", "")) == regional
     assert_stayed_home(requests, dialogs)
 
@@ -100,7 +80,7 @@ def test_map_draws_counties_offline(
     page, requests, dialogs = browser_page
     page.goto(served_demo + "/map?period=90d")  # type: ignore[attr-defined]
     page.get_by_role("heading", name="Map").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    _wait_for_app(page)
+    wait_for_app(page)
     frame = page.frame_locator("iframe[title*='streamlit_folium']").first  # type: ignore[attr-defined]
     polygons = frame.locator("path.leaflet-interactive")
     polygons.first.wait_for(timeout=60_000)
@@ -108,7 +88,7 @@ def test_map_draws_counties_offline(
     assert polygons.count() >= 58
     # Switch on points: clustered markers, never one DOM node per incident.
     page.get_by_role("button", name="Points").click()  # type: ignore[attr-defined]
-    _wait_for_app(page)
+    wait_for_app(page)
     frame.locator(".marker-cluster").first.wait_for(timeout=60_000)
     markers = frame.locator(".leaflet-marker-icon, path.leaflet-interactive").count()
     assert markers < 5_000
