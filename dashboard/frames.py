@@ -34,11 +34,11 @@ def read_frame(
     if not rows:
         return pl.DataFrame(schema={name: schema[name] for name in names})
     frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
-    return frame.with_columns(_as_schema_dtype(pl.col(name), frame.schema[name], schema[name])
+    return frame.with_columns(as_schema_dtype(pl.col(name), frame.schema[name], schema[name])
                               for name in names)
 
 
-def _as_schema_dtype(column: pl.Expr, actual: pl.DataType, wanted: pl.DataType) -> pl.Expr:
+def as_schema_dtype(column: pl.Expr, actual: pl.DataType, wanted: pl.DataType) -> pl.Expr:
     if isinstance(wanted, pl.Datetime) and isinstance(actual, pl.Datetime):
         # SQLite hands back naive datetimes, PostgreSQL aware ones; every stored time is UTC.
         if actual.time_zone is None:
@@ -98,7 +98,8 @@ def load_health_frames(engine: sa.Engine) -> HealthFrames:
 
 INCIDENT_PICTURE_COLUMNS = (
     "center_id", "incident_id", "occurred_at", "reported_at", "category", "county_fips",
-    "latitude", "longitude", "sar_behavior", "target_sector", "severity", "tlp", "geo_flag",
+    "latitude", "longitude", "sar_behavior", "target_sector", "severity", "tlp", "recipients",
+    "geo_flag",
 )
 SAR_CATEGORY = "sar_analysis"
 
@@ -108,7 +109,9 @@ class PictureFrames:
     """The analytic tables every page reads, loaded once per data version.
 
     ``incidents`` carries no narrative (untrusted, large, and shown only for a few points):
-    :func:`load_narratives` fetches those on demand.
+    :func:`load_narratives` fetches those on demand. A cross-center duplicate has
+    ``is_duplicate`` and names the report it repeats in ``duplicate_of_center_id`` /
+    ``duplicate_of_incident_id``.
     """
 
     incidents: pl.DataFrame
@@ -125,22 +128,22 @@ def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
     with engine.connect() as connection:
         version = data_version_of(connection)
         incidents = read_frame(connection, "incidents", INCIDENT_PICTURE_COLUMNS)
-        links = read_frame(connection, "incident_links", ["center_id", "incident_id"])
+        # The original each duplicate repeats: the Centers page pairs reports across centers.
+        links = read_frame(connection, "incident_links", [
+            "center_id", "incident_id", "duplicate_of_center_id", "duplicate_of_incident_id"])
         products = read_frame(connection, "products", [
             "center_id", "product_id", "title", "product_type", "published_at", "topics",
-            "audience", "tlp"])
+            "audience", "tlp", "recipients", "summary"])
         coverage = read_frame(connection, "product_coverage")
         regions = read_frame(connection, "regions")
         centers = read_frame(connection, "centers")
         center_aor = read_frame(connection, "center_aor")
         quarantine_rows = int(connection.execute(
             sa.select(sa.func.count()).select_from(sql_table("quarantine"))).scalar_one())
-    incidents = incidents.join(
-        links.with_columns(pl.lit(True).alias("is_duplicate")),
-        on=["center_id", "incident_id"], how="left",
-    ).join(regions.select("county_fips", "region_id"), on="county_fips", how="left")
+    incidents = incidents.join(links, on=["center_id", "incident_id"], how="left").join(
+        regions.select("county_fips", "region_id"), on="county_fips", how="left")
     incidents = incidents.with_columns(
-        pl.col("is_duplicate").fill_null(False),
+        pl.col("duplicate_of_incident_id").is_not_null().alias("is_duplicate"),
         pl.col("occurred_at").dt.convert_time_zone(timezone).dt.date().alias("occurred_date"),
         ((pl.col("category") == SAR_CATEGORY) | pl.col("sar_behavior").is_not_null())
         .alias("is_sar"),

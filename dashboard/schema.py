@@ -29,11 +29,13 @@ VOCABULARIES = {
     "centers": "centers.toml [[centers]] ids",
     "center_kinds": "state, urban_area, regional",
     "coverage_scopes": "county, region, statewide",
+    "roles": "admin, leadership, analyst, partner",
 }
 
 TLP_MARKINGS = ("TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED")
 CENTER_KINDS = ("state", "urban_area", "regional")
 COVERAGE_SCOPES = ("county", "region", "statewide")
+ROLES = ("admin", "leadership", "analyst", "partner")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,18 @@ class Table:
 
 FIPS = r"^\d{5}$"
 IDENTIFIER = r"^[a-z0-9][a-z0-9_]*$"
+
+
+def _handling_fields() -> tuple[Field, ...]:
+    """Fields every intelligence record carries for dissemination and 28 CFR 23.20(h) review."""
+    return (
+        Field("recipients", "text_list", "Named recipients (user names) of a TLP:RED record; "
+              "nobody else sees it."),
+        Field("entered_at", "datetime", "When the record first entered the store, UTC.",
+              computed=True),
+        Field("review_by", "datetime", "Review date: past it, the record is purged unless "
+              "revalidated (28 CFR 23.20(h)).", computed=True),
+    )
 
 
 def _center_id(help_text: str = "Reporting center (config id).") -> Field:
@@ -153,6 +167,7 @@ INCIDENTS = Table(
               required=True, vocabulary="tlp"),
         Field("narrative", "text", "Free text from the feed: untrusted, escaped wherever shown.",
               max_length=20_000),
+        *_handling_fields(),
         Field("county_source", "text", "'feed' or 'coordinates' (spatial join).", computed=True),
         Field("geo_flag", "text", "Why the location needs a look: outside_state or "
               "county_mismatch (kept as reported, never silently fixed).", computed=True),
@@ -161,7 +176,7 @@ INCIDENTS = Table(
         Field("run_id", "integer", "Ingest run that last wrote the row.", computed=True),
     ),
     primary_key=("center_id", "incident_id"),
-    indexes=(("occurred_at",), ("county_fips",), ("category",)),
+    indexes=(("occurred_at",), ("county_fips",), ("category",), ("review_by",)),
 )
 
 PRODUCTS = Table(
@@ -186,6 +201,7 @@ PRODUCTS = Table(
               required=True, vocabulary="tlp"),
         Field("summary", "text", "Summary from the feed: untrusted.", max_length=20_000),
         Field("incident_ids", "text_list", "Ids of the center's incidents it draws on."),
+        *_handling_fields(),
         Field("row_hash", "text", "Hash of the canonical row.", computed=True),
         Field("run_id", "integer", "Ingest run that last wrote the row.", computed=True),
     ),
@@ -268,11 +284,72 @@ INGEST_RUNS = Table(
     primary_key=("run_id",),
 )
 
+USERS = Table(
+    "users",
+    "People who may sign in: role, home center, highest marking they may receive. Local "
+    "accounts carry an argon2 hash; single sign-on accounts are kept from their claims.",
+    (
+        Field("username", "text", "Sign-in name.", required=True, max_length=100),
+        Field("display_name", "text", "Name shown in the app.", required=True, max_length=200),
+        Field("role", "text", "admin, leadership, analyst or partner.", True, vocabulary="roles"),
+        Field("center_id", "text", "Home center (config id).", True, vocabulary="centers"),
+        Field("max_tlp", "text", "Highest TLP marking the user may receive.", True,
+              vocabulary="tlp"),
+        Field("need_to_know", "boolean", "May read narratives of other centers' records.", True),
+        Field("password_hash", "text", "argon2id hash (null for single sign-on accounts)."),
+        Field("auth_method", "text", "'local' or 'oidc'.", required=True),
+        Field("disabled", "boolean", "Disabled accounts cannot sign in.", required=True),
+        Field("failed_attempts", "integer", "Failed sign-ins since the last success.", True,
+              minimum=0),
+        Field("locked_until", "datetime", "Locked after too many failures, until then (UTC)."),
+        Field("created_at", "datetime", "Account creation, UTC.", required=True),
+        Field("last_sign_in_at", "datetime", "Last successful sign-in, UTC."),
+    ),
+    primary_key=("username",),
+)
+
+AUDIT_LOG = Table(
+    "audit_log",
+    "Append-only audit trail (28 CFR 23.20(g)): sign-ins, page views with filters, downloads, "
+    "briefings, purges. The application only inserts; the store rejects updates and deletes.",
+    (
+        Field("audit_id", "integer", "Row id.", required=True, autoincrement=True),
+        Field("at", "datetime", "When, UTC.", required=True),
+        Field("username", "text", "Who (the name typed, for a failed sign-in).", True,
+              max_length=100),
+        Field("action", "text", "sign_in, sign_in_failed, sign_out, session_expired, "
+              "page_view, download, briefing, analyze, purge, revalidate, user_admin.",
+              required=True),
+        Field("page", "text", "Page or command."),
+        Field("detail", "text", "Filters, file name, purpose (JSON)."),
+        Field("rows", "integer", "Rows released (downloads, briefings).", minimum=0),
+    ),
+    primary_key=("audit_id",),
+    indexes=(("at",), ("username",)),
+)
+
+PURGE_LOG = Table(
+    "purge_log",
+    "Records purged at review (ids, never contents), so a later ingest does not bring them "
+    "back.",
+    (
+        Field("purge_id", "integer", "Row id.", required=True, autoincrement=True),
+        Field("purged_at", "datetime", "When, UTC.", required=True),
+        Field("purged_by", "text", "Operator.", required=True),
+        Field("table_name", "text", "incidents or products.", required=True),
+        _center_id("Center of the record."),
+        Field("record_id", "text", "incident_id or product_id.", required=True),
+        Field("review_by", "datetime", "The review date it had passed.", required=True),
+    ),
+    primary_key=("purge_id",),
+    indexes=(("table_name", "center_id", "record_id"),),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
         CENTERS, CENTER_AOR, REGIONS, INCIDENTS, PRODUCTS, PRODUCT_COVERAGE, INCIDENT_LINKS,
-        QUARANTINE, INGEST_RUNS,
+        QUARANTINE, INGEST_RUNS, USERS, AUDIT_LOG, PURGE_LOG,
     )
 }
 FEED_TABLES = ("incidents", "products")

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dashboard.schema import FEED_TABLES, TABLES, TLP_MARKINGS
+from dashboard.schema import FEED_TABLES, ROLES, TABLES, TLP_MARKINGS
 
 STORE_ENV = "THREAT_PICTURE_STORE"
 CONFIG_FILES = ("settings.toml", "taxonomy.toml", "regions.toml", "centers.toml")
@@ -58,6 +58,49 @@ class IngestSettings(Strict):
         24, ge=0, description="Timestamps later than now plus this are rejected as impossible.")
 
 
+Role = Literal["admin", "leadership", "analyst", "partner"]
+
+
+class OidcSettings(Strict):
+    provider: str | None = Field(
+        None, description="Provider name under [auth] in .streamlit/secrets.toml (None: the "
+        "single unnamed provider there).")
+    role_claim: str = Field("roles", description="Claim holding the user's groups or roles.")
+    role_map: dict[str, Role] = Field(
+        default_factory=dict, description="Claim value -> role; the most privileged match "
+        "wins. A user with no mapped value is refused.")
+    center_claim: str = Field("center", description="Claim holding the home center id.")
+    default_center: str | None = Field(
+        None, description="Home center when the claim is absent (None: refuse the sign-in).")
+    tlp_claim: str | None = Field(
+        "max_tlp", description="Claim holding the highest marking (capped by the role).")
+    need_to_know_claim: str | None = Field(
+        "need_to_know", description="Boolean claim: may read other centers' narratives.")
+
+
+class SecuritySettings(Strict):
+    auth: Literal["local", "oidc"] = Field(
+        "local", description="Sign-in: local accounts (argon2 hashes in the store, managed with "
+        "`threat-picture users`) or OpenID Connect single sign-on through st.login.")
+    idle_timeout_minutes: float = Field(
+        30, gt=0, description="A session idle this long is signed out, whatever the cookie says.")
+    max_failed_sign_ins: int = Field(
+        5, ge=1, description="Failed sign-ins in a row that lock a local account.")
+    lockout_minutes: float = Field(10, gt=0, description="How long a locked account stays locked.")
+    partner_min_count: int = Field(
+        5, ge=1, description="Partners see no county count below this (small-cell suppression).")
+    review_period_days: int = Field(
+        1826, ge=1, description="Review date of a record: this many days after it entered the "
+        "store (28 CFR 23.20(h): five years).")
+    role_ceilings: dict[Role, Tlp] = Field(
+        default_factory=lambda: {"admin": "TLP:RED", "leadership": "TLP:RED",
+                                 "analyst": "TLP:RED", "partner": "TLP:GREEN"},
+        description="Highest marking each role may ever receive (a user's own limit is capped "
+        "by it; TLP:RED still needs the user named as a recipient).")
+    oidc: OidcSettings = Field(default_factory=OidcSettings,
+                               description="Single sign-on claims mapping (auth = 'oidc').")
+
+
 class Settings(Strict):
     state: str = Field(description="Postal code of the state (e.g. CA): picks the counties.")
     title: str = Field("Statewide Threat Picture", description="Title shown in the app.")
@@ -69,6 +112,8 @@ class Settings(Strict):
     synthetic: bool = Field(
         False, description="True for demo data: every page and export is labelled SYNTHETIC.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest rules.")
+    security: SecuritySettings = Field(default_factory=SecuritySettings,
+                                       description="Sign-in, sessions, markings and retention.")
 
     @field_validator("timezone")
     @classmethod
@@ -206,6 +251,7 @@ class ProjectConfig:
             "center_kinds": frozenset({"state", "urban_area", "regional"}),
             "coverage_scopes": frozenset({"county", "region", "statewide"}),
             "centers": frozenset(center.id for center in self.centers),
+            "roles": frozenset(ROLES),
         }
 
     def resolve_location(self, source: Source) -> str:

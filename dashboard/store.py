@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from dashboard.schema import METADATA
@@ -53,6 +54,13 @@ def migrate(engine: sa.Engine) -> None:
     """Bring the store to the newest schema version (creates it when empty)."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this version."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
 
 
 def schema_revision(engine: sa.Engine) -> str | None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from dashboard.frames import read_frame
 from dashboard.ingest.pipeline import run_ingest
 from dashboard.settings import ProjectConfig, load_config
-from dashboard.store import open_store, schema_revision
+from dashboard.store import head_revision, open_store, schema_revision
 
 pytestmark = pytest.mark.postgres
 
@@ -42,7 +42,7 @@ def stored_rows(engine: sa.Engine, table_name: str) -> pl.DataFrame:
 
 
 def test_store_is_migrated_to_the_current_revision(postgres_store: sa.Engine) -> None:
-    assert schema_revision(postgres_store) == "0001"
+    assert schema_revision(postgres_store) == head_revision()
     assert postgres_store.dialect.name == "postgresql"
 
 

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import geopandas as gpd
 import polars as pl
@@ -214,8 +214,9 @@ def _ingest_source(connection: sa.Connection, config: ProjectConfig,
 
     tick("writing", 3)
     run_id = _record_run(connection, report, batch_id, source, source_hash, started_at)
+    review_by = now + timedelta(days=config.settings.security.review_period_days)
     counts, written = upsert(connection, source.table, valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN),
-                             center.id, run_id)
+                             center.id, run_id, entered_at=now, review_by=review_by)
     if source.table == "products":
         _write_coverage(connection, written)
     _replace_quarantine(connection, quarantined, report, run_id)

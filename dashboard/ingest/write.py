@@ -8,15 +8,19 @@ unchanged feed writes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
+from dashboard.frames import as_schema_dtype
 from dashboard.schema import TABLES, polars_schema
 from dashboard.store import table as sql_table
 
 INSERT_BATCH_ROWS = 50_000
+# Bookkeeping the store keeps about a row, not part of what the feed said about it.
+BOOKKEEPING = ("row_hash", "run_id", "entered_at", "review_by")
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ def with_row_hash(frame: pl.DataFrame, table_name: str) -> pl.DataFrame:
     # Content = every canonical field the row carries (area fields of products included, so a
     # changed coverage counts as a change), not the bookkeeping columns.
     content = [field.name for field in TABLES[table_name].fields
-               if field.name in frame.columns and field.name not in ("row_hash", "run_id")]
+               if field.name in frame.columns and field.name not in BOOKKEEPING]
     # Polars' row hash is stable for a given Polars version; after an upgrade rows may be
     # rewritten once with identical content, which is harmless.
     hashed = frame.select(content).hash_rows(seed=0)
@@ -70,24 +74,52 @@ def delete_keys(connection: sa.Connection, table_name: str, keys: pl.DataFrame) 
 
 def existing_hashes(connection: sa.Connection, table_name: str, center_id: str,
                     key: str) -> pl.DataFrame:
+    """Key, hash and review dates of a center's stored rows."""
     table = sql_table(table_name)
-    query = sa.select(table.c[key], table.c.row_hash).where(table.c.center_id == center_id)
+    query = sa.select(table.c[key], table.c.row_hash, table.c.entered_at,
+                      table.c.review_by).where(table.c.center_id == center_id)
     rows = connection.execute(query).all()
-    return pl.DataFrame(rows, schema={key: pl.String, "stored_hash": pl.String}, orient="row")
+    names = [key, "stored_hash", "stored_entered_at", "stored_review_by"]
+    frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+    wanted = [pl.String(), pl.String(), pl.Datetime("us", "UTC"), pl.Datetime("us", "UTC")]
+    return frame.with_columns(as_schema_dtype(pl.col(name), frame.schema[name], dtype)
+                              for name, dtype in zip(names, wanted, strict=True))
+
+
+def purged_keys(connection: sa.Connection, table_name: str, center_id: str) -> list[str]:
+    """Ids of this center's records purged at review: a feed that still carries them must not
+    bring them back."""
+    log = sql_table("purge_log")
+    query = sa.select(log.c.record_id).where(log.c.table_name == table_name,
+                                             log.c.center_id == center_id)
+    return list(connection.execute(query).scalars())
 
 
 def upsert(connection: sa.Connection, table_name: str, frame: pl.DataFrame, center_id: str,
-           run_id: int) -> tuple[WriteCounts, pl.DataFrame]:
-    """Insert new and replace changed rows of one center; returns counts and the written rows."""
+           run_id: int, entered_at: datetime, review_by: datetime,
+           ) -> tuple[WriteCounts, pl.DataFrame]:
+    """Insert new and replace changed rows of one center; returns counts and the written rows.
+
+    New rows enter now with the review date given; a changed row keeps the dates it entered
+    with (an update is not a revalidation). Rows purged at review are never written again.
+    """
     key = next(name for name in TABLES[table_name].primary_key if name != "center_id")
     frame = with_row_hash(frame, table_name)
+    purged = purged_keys(connection, table_name, center_id)
+    if purged:
+        frame = frame.filter(~pl.col(key).is_in(purged))
     stored = existing_hashes(connection, table_name, center_id, key)
     compared = frame.join(stored, on=key, how="left")
     is_new = pl.col("stored_hash").is_null()
     is_changed = ~is_new & (pl.col("stored_hash") != pl.col("row_hash"))
-    new_rows = compared.filter(is_new).drop("stored_hash")
-    changed_rows = compared.filter(is_changed).drop("stored_hash")
-    written = pl.concat([new_rows, changed_rows]).with_columns(pl.lit(run_id).alias("run_id"))
+    stored_columns = ["stored_hash", "stored_entered_at", "stored_review_by"]
+    new_rows = compared.filter(is_new).drop(stored_columns).with_columns(
+        pl.lit(entered_at).dt.convert_time_zone("UTC").alias("entered_at"),
+        pl.lit(review_by).dt.convert_time_zone("UTC").alias("review_by"))
+    changed_rows = compared.filter(is_changed).drop("stored_hash").rename(
+        {"stored_entered_at": "entered_at", "stored_review_by": "review_by"})
+    written = pl.concat([new_rows, changed_rows.select(new_rows.columns)]).with_columns(
+        pl.lit(run_id).alias("run_id"))
     delete_keys(connection, table_name, changed_rows.select("center_id", key))
     insert_rows(connection, table_name, written)
     counts = WriteCounts(

@@ -1,0 +1,158 @@
+"""Who may see what: the one policy every page, download, briefing, `analyze` output and shared
+link goes through.
+
+A :class:`Viewer` is a signed-in user as the policy sees them (role, home center, highest TLP
+marking, need-to-know). :func:`row_visible` is the rule for a single incident or product row;
+:func:`visible_frames` applies it to the analytic frames before any page or export sees them, so
+a figure can only ever be computed from rows the viewer may see. The other functions here are
+the policy's answers to the few questions that are not about rows: which pages a role opens,
+whether a viewer may see exact locations or narratives, and which small counts a partner must
+not see.
+
+TLP 2.0 (https://www.first.org/tlp/):
+- TLP:CLEAR to everyone; TLP:GREEN and TLP:AMBER by role (a user's limit, capped by the role's
+  ceiling in config);
+- TLP:AMBER+STRICT only inside the owning center (the viewer's home center, not a partner);
+- TLP:RED only to the named recipients of the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from dashboard.schema import ROLES, TLP_MARKINGS
+
+if TYPE_CHECKING:
+    from dashboard.frames import PictureFrames
+
+TLP_RANK = {marking: rank for rank, marking in enumerate(TLP_MARKINGS)}
+TLP_WORDING = {
+    "TLP:CLEAR": "Recipients can spread this to the world; there is no limit on disclosure.",
+    "TLP:GREEN": "Limited disclosure, recipients can spread this within their community.",
+    "TLP:AMBER": "Limited disclosure, recipients can only spread this on a need-to-know basis "
+                 "within their organization and its clients.",
+    "TLP:AMBER+STRICT": "Limited disclosure, recipients can only spread this on a need-to-know "
+                        "basis within their organization only.",
+    "TLP:RED": "For the eyes and ears of individual recipients only, no further disclosure.",
+}
+# Page url paths each role may open. A page missing here is not even offered in the navigation.
+PAGES_BY_ROLE: dict[str, frozenset[str]] = {
+    "admin": frozenset({"overview", "map", "trends", "centers", "coverage", "data_health",
+                        "briefing", "admin"}),
+    "leadership": frozenset({"overview", "map", "trends", "centers", "coverage", "briefing"}),
+    "analyst": frozenset({"overview", "map", "trends", "centers", "coverage", "data_health",
+                          "briefing"}),
+    "partner": frozenset({"overview", "map", "trends"}),
+}
+assert set(PAGES_BY_ROLE) == set(ROLES)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A signed-in user as the policy sees them. ``max_tlp`` is already capped by the role."""
+
+    username: str
+    display_name: str
+    role: str
+    center_id: str
+    max_tlp: str
+    need_to_know: bool = False
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}")
+        if self.max_tlp not in TLP_RANK:
+            raise ValueError(f"unknown TLP marking {self.max_tlp!r}")
+
+    @property
+    def aggregates_only(self) -> bool:
+        """Partners see counts, never records: no narratives, no points, no small cells."""
+        return self.role == "partner"
+
+    def capped(self, role_ceilings: dict[str, str]) -> Viewer:
+        """The same viewer with ``max_tlp`` no higher than the role's ceiling."""
+        ceiling = role_ceilings.get(self.role, "TLP:CLEAR")
+        if TLP_RANK[self.max_tlp] <= TLP_RANK[ceiling]:
+            return self
+        return replace(self, max_tlp=ceiling)
+
+
+def row_visible(viewer: Viewer) -> pl.Expr:
+    """True for the incident or product rows ``viewer`` may see (columns tlp, center_id,
+    recipients)."""
+    ceiling = TLP_RANK[viewer.max_tlp]
+    allowed_plain = [marking for marking in ("TLP:CLEAR", "TLP:GREEN", "TLP:AMBER")
+                     if TLP_RANK[marking] <= ceiling or marking == "TLP:CLEAR"]
+    visible = pl.col("tlp").is_in(allowed_plain)
+    if ceiling >= TLP_RANK["TLP:AMBER+STRICT"] and not viewer.aggregates_only:
+        visible = visible | ((pl.col("tlp") == "TLP:AMBER+STRICT")
+                             & (pl.col("center_id") == viewer.center_id))
+    if ceiling >= TLP_RANK["TLP:RED"]:
+        named = pl.col("recipients").list.contains(viewer.username).fill_null(False)
+        visible = visible | ((pl.col("tlp") == "TLP:RED") & named)
+    return visible.fill_null(False)
+
+
+def visible_rows(viewer: Viewer, rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows of an incident or product frame that ``viewer`` may see (the same frame when
+    nothing is withheld, so a viewer who sees everything costs no copy)."""
+    mask = rows.select(row_visible(viewer).alias("visible")).to_series()
+    return rows if mask.all() else rows.filter(mask)
+
+
+def visible_frames(viewer: Viewer, frames: PictureFrames) -> PictureFrames:
+    """The analytic frames cut down to what ``viewer`` may see."""
+    return replace(frames, incidents=visible_rows(viewer, frames.incidents),
+                   products=visible_rows(viewer, frames.products))
+
+
+def may_open_page(viewer: Viewer, url_path: str) -> bool:
+    return url_path in PAGES_BY_ROLE[viewer.role]
+
+
+def may_see_points(viewer: Viewer) -> bool:
+    """Exact locations (point and heat layers) are records, not aggregates."""
+    return not viewer.aggregates_only
+
+
+def may_read_narrative(viewer: Viewer) -> pl.Expr:
+    """True for rows (column center_id) whose narrative ``viewer`` may read: analysts of the
+    owning center, or users granted need-to-know; never partners."""
+    if viewer.aggregates_only:
+        return pl.lit(False)
+    if viewer.need_to_know:
+        return pl.lit(True)
+    if viewer.role == "analyst":
+        return pl.col("center_id") == viewer.center_id
+    return pl.lit(False)
+
+
+def redact_narratives(viewer: Viewer, rows: pl.DataFrame) -> pl.DataFrame:
+    """Narratives the viewer may not read become null (the rows themselves stay)."""
+    return rows.with_columns(pl.when(may_read_narrative(viewer)).then(pl.col("narrative"))
+                             .otherwise(None).alias("narrative"))
+
+
+def suppress_small_counts(viewer: Viewer, table: pl.DataFrame, count_columns: Iterable[str],
+                          min_count: int) -> pl.DataFrame:
+    """For partners, counts from 1 to ``min_count - 1`` become null (small-cell suppression:
+    a handful of incidents in a county can identify the people involved). A row with any
+    suppressed count has all of ``count_columns`` suppressed, so one cannot be derived from
+    another."""
+    columns = [name for name in count_columns if name in table.columns]
+    if not viewer.aggregates_only or not columns or table.is_empty():
+        return table
+    small = pl.any_horizontal([(pl.col(name) > 0) & (pl.col(name) < min_count)
+                               for name in columns]).fill_null(False)
+    return table.with_columns(pl.when(small).then(None).otherwise(pl.col(name)).alias(name)
+                              for name in columns)
+
+
+def most_restrictive(markings: Iterable[str | None]) -> str:
+    """The most restrictive TLP marking among ``markings`` (TLP:CLEAR when there is none)."""
+    known = [marking for marking in markings if marking in TLP_RANK]
+    return max(known, key=TLP_RANK.__getitem__, default="TLP:CLEAR")
