@@ -1,30 +1,75 @@
-"""Statewide Threat Picture: Streamlit entry point (page config, shared sidebar, navigation)."""
+"""Statewide Threat Picture: Streamlit entry point (page config, sign-in, marking banner, shared
+sidebar, navigation)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import load_context, render_data_banner, today_in
+from dashboard.security.policy import Viewer, may_open_page
+from pages.common import (
+    PageContext,
+    engine,
+    load_context,
+    load_deployment,
+    marking_on_screen,
+    record_page_view,
+    render_data_banner,
+    render_marking_banner,
+    today_in,
+)
 from pages.sidebar import render_filter_sidebar
+from pages.signin import require_viewer, sign_out
+
+# (file, title, icon, url_path) per navigation section. Each url_path equals its file's name:
+# Streamlit still resolves deep links against the legacy pages/ folder first, and a different
+# name there shows a "Page not found" dialog. Who may open which page: security.policy.
+PAGES: dict[str, list[tuple[str, str, str, str]]] = {
+    "Picture": [
+        ("pages/overview.py", "Overview", ":material/dashboard:", "overview"),
+        ("pages/map.py", "Map", ":material/map:", "map"),
+        ("pages/trends.py", "Trends", ":material/trending_up:", "trends"),
+        ("pages/centers.py", "Centers", ":material/hub:", "centers"),
+    ],
+    "Coverage": [
+        ("pages/coverage.py", "Coverage gaps & redundancy", ":material/grid_view:", "coverage"),
+    ],
+    "Data": [
+        ("pages/data_health.py", "Data health", ":material/monitor_heart:", "data_health"),
+    ],
+}
+
+
+def navigation_pages(viewer: Viewer | None) -> dict[str, list[st.Page]]:
+    """The pages ``viewer`` may open (all of them, hidden, before sign-in: a deep link keeps
+    its page and filters through the sign-in)."""
+    sections: dict[str, list[st.Page]] = {}
+    for section, pages in PAGES.items():
+        allowed = [st.Page(path, title=title, icon=icon, url_path=url_path,
+                           default=url_path == "overview")
+                   for path, title, icon, url_path in pages
+                   if viewer is None or may_open_page(viewer, url_path)]
+        if allowed:
+            sections[section] = allowed
+    return sections
+
 
 st.set_page_config(page_title="Statewide Threat Picture", page_icon=":shield:", layout="wide")
-
-context = load_context()
-# Each url_path equals its file's name: Streamlit still resolves deep links against the legacy
-# pages/ folder first, and a different name there shows a "Page not found" dialog.
-navigation = st.navigation(
-    {
-        "Picture": [
-            st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:",
-                    url_path="overview", default=True),
-            st.Page("pages/map.py", title="Map", icon=":material/map:", url_path="map"),
-        ],
-        "Data": [
-            st.Page("pages/data_health.py", title="Data health", icon=":material/monitor_heart:",
-                    url_path="data_health"),
-        ],
-    }
-)
+config, store_url = load_deployment()
+store = engine(store_url)
+if st.session_state.get("signed_in") is None:
+    st.navigation(navigation_pages(None), position="hidden")
+viewer = require_viewer(config, store)
+navigation = st.navigation(navigation_pages(viewer))
+marking_slot = st.empty()
+context: PageContext = load_context()
 render_data_banner(context)
-render_filter_sidebar(context.config, today_in(context))
+with st.sidebar:
+    st.caption(f"Signed in as **{viewer.display_name}** · {viewer.role} · "
+               f"{viewer.center_id} · up to {viewer.max_tlp}")
+    st.button("Sign out", key="sign_out", icon=":material/logout:",
+              on_click=sign_out, args=(store, config))
+filters = render_filter_sidebar(config, today_in(context))
+render_marking_banner(marking_slot, marking_on_screen(context, context.cache_key, filters,
+                                                      today_in(context)))
+record_page_view(context, navigation.url_path or "overview", filters)
 navigation.run()

@@ -8,15 +8,20 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.security.accounts import demo_password
+
 ROOT = Path(__file__).resolve().parent.parent
+# The accounts ensure_demo_users creates in every test deployment, one per role.
+USER_OF_ROLE = {"admin": "admin", "leadership": "director", "analyst": "analyst",
+                "partner": "partner"}
 
 
 def open_app(deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
              params: dict[str, str | list[str]] | None = None, page: str | None = None,
-             role: str = "analyst") -> AppTest:
-    """The app run once on ``deployment`` (config folder, store URL), then on ``page``
-    (e.g. "pages/trends.py") when given; fails on any exception. ``role`` is the signed-in
-    user's role once sign-in exists."""
+             role: str | None = "analyst") -> AppTest:
+    """The app on ``deployment`` (config folder, store URL), signed in through the sign-in form
+    as the demo user of ``role`` (None: not signed in), then on ``page`` (e.g.
+    "pages/trends.py") when given; fails on any exception."""
     config_dir, store_url = deployment
     monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(config_dir))
     monkeypatch.setenv("THREAT_PICTURE_STORE", store_url)
@@ -24,6 +29,10 @@ def open_app(deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
     for key, value in (params or {}).items():
         at.query_params[key] = value
     at.run()
+    if role is not None:
+        sign_in(at, USER_OF_ROLE[role], demo_password(USER_OF_ROLE[role]))
+        assert not at.exception, at.exception
+        assert "signed_in" in at.session_state, [e.value for e in at.error]
     if page is not None:
         at.switch_page(page).run()
     assert not at.exception, at.exception
@@ -38,3 +47,11 @@ def table_with(at: AppTest, column: str) -> pd.DataFrame:
 def metric(at: AppTest, label: str) -> tuple[str, str]:
     found = next(m for m in at.metric if m.label == label)
     return found.value, found.delta
+
+
+def sign_in(at: AppTest, username: str, password: str) -> AppTest:
+    """Fill in and submit the sign-in form."""
+    at.text_input(key="sign_in_user").input(username)
+    at.text_input(key="sign_in_password").input(password)
+    next(button for button in at.button if button.label == "Sign in").click().run()
+    return at

@@ -101,9 +101,18 @@ def wait_for_app(page: Any) -> None:
 
 def open_page(page: Any, base_url: str, path: str = "/", heading: str | None = None,
               role: str = "analyst") -> None:
-    """Go to ``path`` (with any query string) of the served app as a user of ``role`` (once
-    sign-in exists), wait for ``heading`` when given, and for the run to finish."""
+    """Go to ``path`` (with any query string) of the served app, signed in as the demo user of
+    ``role`` (each page load is a new Streamlit session, so the form is filled each time),
+    wait for ``heading`` when given, and for the run to finish."""
+    from dashboard.security.accounts import demo_password
+    from tests.app_support import USER_OF_ROLE
+
     page.goto(base_url + path)
+    page.get_by_label("User name").wait_for(timeout=60_000)
+    username = USER_OF_ROLE[role]
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password", exact=True).fill(demo_password(username))
+    page.get_by_role("button", name="Sign in").click()
     if heading is not None:
         page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
     wait_for_app(page)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dashboard.security.accounts import ensure_demo_users
 from dashboard.settings import ProjectConfig, load_config
 from dashboard.store import open_store
 
@@ -44,7 +45,10 @@ def ingested_ri(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("ri_ingested")
     shutil.copytree(RI_FIXTURE, folder, dirs_exist_ok=True)
     store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    run_ingest(load_config(folder / "config"), open_store(store_url))
+    config = load_config(folder / "config")
+    store = open_store(store_url)
+    run_ingest(config, store)
+    ensure_demo_users(store, config)
     return folder / "config", store_url
 
 
@@ -163,6 +167,9 @@ def served_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("ca_demo")
     generate(folder, state="CA", incidents=20_000, seed=11)
     store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    run_ingest(load_config(folder / "config"), open_store(store_url))
+    config = load_config(folder / "config")
+    store = open_store(store_url)
+    run_ingest(config, store)
+    ensure_demo_users(store, config)
     with served_app(folder / "config", store_url) as url:
         yield url

@@ -8,18 +8,19 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.security.accounts import ensure_demo_users
+from dashboard.settings import load_config
+from dashboard.store import open_store
+from tests.app_support import open_app
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "ri"
 
 
 @pytest.fixture()
 def app(ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    config_dir, store_url = ingested_ri
-    monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(config_dir))
-    monkeypatch.setenv("THREAT_PICTURE_STORE", store_url)
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    return at.switch_page("pages/data_health.py").run()
+    return open_app(ingested_ri, monkeypatch, page="pages/data_health.py")
 
 
 def _metric(at: AppTest, label: str) -> str:
@@ -71,10 +72,9 @@ def test_sidebar_says_how_fresh_each_center_is(app: AppTest) -> None:
 
 
 def test_empty_store_says_how_to_load_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("THREAT_PICTURE_CONFIG", str(FIXTURE / "config"))
-    monkeypatch.setenv("THREAT_PICTURE_STORE", f"sqlite:///{tmp_path / 'empty.sqlite'}")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    assert not at.exception  # the Overview copes with no data too
+    store_url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    ensure_demo_users(open_store(store_url), load_config(FIXTURE / "config"))
+    at = open_app((FIXTURE / "config", store_url), monkeypatch)  # the Overview copes with no data
     assert [metric.value for metric in at.metric][:4] == ["0"] * 4
     at.switch_page("pages/data_health.py").run()
     assert not at.exception

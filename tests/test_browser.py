@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import ARTIFACTS, assert_stayed_home, needs_chromium, recorded_page
+from tests.browser_support import (
+    ARTIFACTS,
+    assert_stayed_home,
+    needs_chromium,
+    open_page,
+    recorded_page,
+)
 from tests.browser_support import served_app as serve
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -32,8 +38,7 @@ def browser_page(served_app: str) -> Iterator[tuple[object, list[str], list[str]
 def test_data_health_journey(served_app: str,
                              browser_page: tuple[object, list[str], list[str]]) -> None:
     page, requests, dialogs = browser_page
-    page.goto(served_app + "/data_health")  # type: ignore[attr-defined]
-    page.get_by_role("heading", name="Data health").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    open_page(page, served_app, "/data_health", heading="Data health")
     for text in ("Rows quarantined", "Incidents stored", "Cross-center duplicate links"):
         page.get_by_text(text).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
     # The fixture is real-format test data, not the synthetic demo: no SYNTHETIC banner.

@@ -17,6 +17,7 @@ from tests.browser_support import (
     ARTIFACTS,
     assert_stayed_home,
     needs_chromium,
+    open_page,
     recorded_page,
     wait_for_app,
 )
@@ -49,9 +50,7 @@ def _kpi_once_changed(page: object, label: str, before: int, seconds: float = 30
 def test_overview_region_filter_changes_the_kpis(
         served_demo: str, browser_page: tuple[object, list[str], list[str]]) -> None:
     page, requests, dialogs = browser_page
-    page.goto(served_demo + "/?period=90d")  # type: ignore[attr-defined]
-    page.get_by_role("heading", name="Statewide picture").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    wait_for_app(page)
+    open_page(page, served_demo, "/?period=90d", heading="Statewide picture")
     assert page.get_by_text("SYNTHETIC DATA").count() >= 1  # type: ignore[attr-defined]
     statewide = int(_kpi(page, "Incidents").replace(",", ""))
     assert statewide > 0
@@ -68,9 +67,7 @@ def test_overview_region_filter_changes_the_kpis(
     page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)  # type: ignore[attr-defined]
 
     # The link reproduces the view: a new visit to the same URL shows the same figure.
-    page.goto(page.url)  # type: ignore[attr-defined]
-    page.get_by_role("heading", name="Statewide picture").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    wait_for_app(page)
+    open_page(page, page.url, "", heading="Statewide picture")  # type: ignore[attr-defined]
     assert int(_kpi(page, "Incidents").replace(",", "")) == regional
     assert_stayed_home(requests, dialogs)
 
@@ -78,9 +75,7 @@ def test_overview_region_filter_changes_the_kpis(
 def test_map_draws_counties_offline(
         served_demo: str, browser_page: tuple[object, list[str], list[str]]) -> None:
     page, requests, dialogs = browser_page
-    page.goto(served_demo + "/map?period=90d")  # type: ignore[attr-defined]
-    page.get_by_role("heading", name="Map").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    wait_for_app(page)
+    open_page(page, served_demo, "/map?period=90d", heading="Map")
     frame = page.frame_locator("iframe[title*='streamlit_folium']").first  # type: ignore[attr-defined]
     polygons = frame.locator("path.leaflet-interactive")
     polygons.first.wait_for(timeout=60_000)

@@ -138,18 +138,19 @@ def redact_narratives(viewer: Viewer, rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def suppress_small_counts(viewer: Viewer, table: pl.DataFrame, count_columns: Iterable[str],
-                          min_count: int) -> pl.DataFrame:
-    """For partners, counts from 1 to ``min_count - 1`` become null (small-cell suppression:
-    a handful of incidents in a county can identify the people involved). A row with any
-    suppressed count has all of ``count_columns`` suppressed, so one cannot be derived from
-    another."""
-    columns = [name for name in count_columns if name in table.columns]
-    if not viewer.aggregates_only or not columns or table.is_empty():
+                          min_count: int, derived_columns: Iterable[str] = ()) -> pl.DataFrame:
+    """For partners, a row with any count from 1 to ``min_count - 1`` in ``count_columns`` has
+    those counts and every ``derived_columns`` value (changes, rates) nulled: a handful of
+    incidents in a county can identify the people involved, and a change or rate would give
+    the count back. Other viewers get the table unchanged."""
+    counts = [name for name in count_columns if name in table.columns]
+    if not viewer.aggregates_only or not counts or table.is_empty():
         return table
+    nulled = counts + [name for name in derived_columns if name in table.columns]
     small = pl.any_horizontal([(pl.col(name) > 0) & (pl.col(name) < min_count)
-                               for name in columns]).fill_null(False)
+                               for name in counts]).fill_null(False)
     return table.with_columns(pl.when(small).then(None).otherwise(pl.col(name)).alias(name)
-                              for name in columns)
+                              for name in nulled)
 
 
 def most_restrictive(markings: Iterable[str | None]) -> str:
