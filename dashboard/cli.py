@@ -5,6 +5,7 @@ Every command exits non-zero with one line naming what is wrong; long work shows
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -15,13 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dashboard.ingest.pipeline import IngestError, IngestReport, run_ingest
-from dashboard.settings import ConfigError, load_config, resolve_store_url
+from dashboard.security import accounts, audit
+from dashboard.security.policy import Viewer, visible_frames
+from dashboard.settings import ConfigError, ProjectConfig, load_config, resolve_store_url
 from dashboard.store import StoreError, open_store
 
 CONFIG_ENV = "THREAT_PICTURE_CONFIG"
@@ -45,6 +49,12 @@ StoreOption = Annotated[
     str | None,
     typer.Option("--store", help="SQLAlchemy URL of the store (default: $THREAT_PICTURE_STORE, "
                  "else settings.toml, else embedded SQLite in ./data)."),
+]
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", envvar="THREAT_PICTURE_USER", help="Whose view: the output holds "
+                 "only what this account may see (default: $THREAT_PICTURE_USER)."),
 ]
 
 
@@ -192,10 +202,12 @@ def status(
 def analyze(
     config: ConfigOption = None,
     store: StoreOption = None,
+    user: UserOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")]
     = True,
 ) -> None:
-    """Print the analysis the pages show (hot spots, KPIs) for the default filters."""
+    """Print the analysis the pages show (hot spots, KPIs) for the default filters, as the
+    given user may see it (the marking policy applies; the run is audited)."""
     from zoneinfo import ZoneInfo
 
     from dashboard.analytics.filters import Filters
@@ -207,10 +219,15 @@ def analyze(
         engine = open_store(project.store_url(store))
     except (ConfigError, StoreError) as error:
         fail(str(error))
+    viewer = _viewer(engine, project, user)
+    if viewer.aggregates_only:
+        fail(f"user {viewer.username!r} is a partner: partners see aggregates in the app only")
     timezone = project.settings.timezone
-    frames = load_picture_frames(engine, timezone)
+    frames = visible_frames(viewer, load_picture_frames(engine, timezone))
     today = datetime.now(ZoneInfo(timezone)).date()
     report = analysis_report(frames, project, Filters(), today)
+    audit.record(engine, viewer.username, "analyze", page="analyze",
+                 detail={"filters": report["filters"], "data_version": report["data_version"]})
     typer.echo(json.dumps(report, indent=2, default=str))
 
 
@@ -224,6 +241,10 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
     address: Annotated[str, typer.Option("--address", help="Address to bind.")] = "127.0.0.1",
     headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
+    secrets: Annotated[Path | None, typer.Option(
+        "--secrets", help="Streamlit secrets file to read instead of .streamlit/secrets.toml "
+        "(its [auth] section configures single sign-on when settings.toml has "
+        "[security] auth = \"oidc\").")] = None,
 ) -> None:
     """Start the app (Streamlit) on the store."""
     config_dir = config or default_config_dir()
@@ -241,14 +262,191 @@ def serve(
 
     if with_demo and data_version(engine) == 0:
         _print_ingest_report(_ingest(config_dir, url))
+    if with_demo and project.settings.synthetic:
+        created = accounts.ensure_demo_users(engine, project)
+        if created:
+            console.print("Demo accounts (synthetic data only; shown once):")
+            for credential in created:
+                console.print(f"  {credential.role:<10} {credential.username:<9} "
+                              f"password {credential.password}")
     env = {**os.environ, CONFIG_ENV: str(config_dir.resolve()), "THREAT_PICTURE_STORE": url}
     command = [
         sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
     ]
+    if secrets is not None:
+        if not secrets.is_file():
+            fail(f"{secrets}: no such secrets file")
+        command += ["--secrets.files", str(secrets.resolve())]
     console.print(f"Serving on http://{address}:{port} (store {project.settings.state}: {url})")
     raise typer.Exit(subprocess.call(command, env=env))
+
+
+def _viewer(engine: sa.Engine, project: ProjectConfig, username: str | None) -> Viewer:
+    if not username:
+        fail("whose view? give --user NAME (or set THREAT_PICTURE_USER): the output holds only "
+             "what that account may see")
+    viewer = accounts.viewer_for(engine, username, project.settings.security)
+    if viewer is None:
+        fail(f"no enabled account {username!r} (see `threat-picture users list`)")
+    return viewer
+
+
+def _open(config: Path | None, store: str | None) -> tuple[ProjectConfig, sa.Engine]:
+    try:
+        project = load_config(config or default_config_dir())
+        return project, open_store(project.store_url(store))
+    except (ConfigError, StoreError) as error:
+        fail(str(error))
+
+
+users_app = typer.Typer(help="Local accounts: add, list, disable, enable, reset-password.",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
+PasswordOption = Annotated[
+    str | None,
+    typer.Option("--password", envvar="THREAT_PICTURE_PASSWORD", help="Password (default: "
+                 "asked twice, hidden; or $THREAT_PICTURE_PASSWORD for scripts).",
+                 show_default=False),
+]
+
+
+def _password(given: str | None) -> str:
+    return given or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Sign-in name.")],
+    role: Annotated[str, typer.Option("--role", help="admin, leadership, analyst or partner.")],
+    center: Annotated[str, typer.Option("--center", help="Home center id (centers.toml).")],
+    max_tlp: Annotated[str, typer.Option("--max-tlp", help="Highest marking the user may "
+                                         "receive (capped by the role).")] = "TLP:AMBER",
+    name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
+    need_to_know: Annotated[bool, typer.Option(
+        "--need-to-know", help="May read narratives of other centers' records.")] = False,
+    password: PasswordOption = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Create a local account (argon2id hash stored; the password is never shown)."""
+    project, engine = _open(config, store)
+    try:
+        accounts.add_user(engine, project, username, name or username, role, center, max_tlp,
+                          _password(password), need_to_know=need_to_know)
+    except accounts.UserError as error:
+        fail(str(error))
+    audit.record(engine, _operator(), "user_admin", page="users add",
+                 detail={"user": username, "role": role, "center_id": center})
+    console.print(f"Added {role} {username!r} at {center}.")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None, store: StoreOption = None,
+               as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+               ) -> None:
+    """Every account, its role, center, marking limit and state (never a password)."""
+    _, engine = _open(config, store)
+    users = accounts.list_users(engine)
+    if as_json:
+        typer.echo(json.dumps(users.to_dicts(), indent=2, default=str))
+        return
+    table = Table("user", "name", "role", "center", "max TLP", "need-to-know", "sign-in",
+                  "state")
+    now = datetime.now(UTC)
+    for row in users.iter_rows(named=True):
+        locked = row["locked_until"] is not None and row["locked_until"] > now
+        state = "disabled" if row["disabled"] else "locked" if locked else "active"
+        table.add_row(row["username"], row["display_name"], row["role"], row["center_id"],
+                      row["max_tlp"], "yes" if row["need_to_know"] else "no",
+                      row["auth_method"], state)
+    Console().print(table)
+
+
+def _set_disabled(username: str, disabled: bool, config: Path | None, store: str | None) -> None:
+    _, engine = _open(config, store)
+    try:
+        accounts.set_disabled(engine, username, disabled)
+    except accounts.UserError as error:
+        fail(str(error))
+    action = "disable" if disabled else "enable"
+    audit.record(engine, _operator(), "user_admin", page=f"users {action}",
+                 detail={"user": username})
+    console.print(f"{action.capitalize()}d {username!r}.")
+
+
+@users_app.command("disable")
+def users_disable(username: str, config: ConfigOption = None,
+                  store: StoreOption = None) -> None:
+    """Stop an account from signing in (it stays in the audit trail)."""
+    _set_disabled(username, True, config, store)
+
+
+@users_app.command("enable")
+def users_enable(username: str, config: ConfigOption = None,
+                 store: StoreOption = None) -> None:
+    """Let a disabled account sign in again."""
+    _set_disabled(username, False, config, store)
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: str, password: PasswordOption = None,
+                         config: ConfigOption = None, store: StoreOption = None) -> None:
+    """Set a new password (also lifts a lockout)."""
+    _, engine = _open(config, store)
+    try:
+        accounts.reset_password(engine, username, _password(password))
+    except accounts.UserError as error:
+        fail(str(error))
+    audit.record(engine, _operator(), "user_admin", page="users reset-password",
+                 detail={"user": username})
+    console.print(f"New password set for {username!r}.")
+
+
+def _operator() -> str:
+    """Who runs a command, for the audit trail (the operating-system account)."""
+    return f"cli:{getpass.getuser()}"
+
+
+@app.command()
+def purge(
+    apply: Annotated[bool, typer.Option("--apply/--dry-run", help="Remove the records (default: "
+                                        "only list them).")] = False,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """28 CFR 23.20(h): list (--dry-run) or remove (--apply) the records past their review
+    date that were not revalidated. What is purged is logged by id, never by content."""
+    from dashboard.security.retention import purge as run_purge
+
+    _, engine = _open(config, store)
+    report = run_purge(engine, _operator(), apply=apply)
+    for row in report.due.iter_rows(named=True):
+        typer.echo(f"{row['table_name']}\t{row['center_id']}\t{row['record_id']}\t"
+                   f"review by {row['review_by']:%Y-%m-%d}")
+    console.print(report.summary())
+
+
+@app.command()
+def revalidate(
+    table: Annotated[str, typer.Argument(help="incidents or products.")],
+    center: Annotated[str, typer.Argument(help="Center id.")],
+    record_id: Annotated[str, typer.Argument(help="incident_id or product_id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is still needed (audited).")],
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Keep a record past its review date: its review date moves a full review period on."""
+    from dashboard.security.retention import revalidate as run_revalidate
+
+    project, engine = _open(config, store)
+    try:
+        review_by = run_revalidate(engine, table, center, record_id, _operator(), reason,
+                                   project.settings.security.review_period_days)
+    except KeyError as error:
+        fail(str(error).strip("'\""))
+    console.print(f"{table[:-1]} {record_id!r} of {center}: next review by {review_by:%Y-%m-%d}.")
 
 
 if __name__ == "__main__":

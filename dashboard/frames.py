@@ -70,13 +70,14 @@ def load_health_frames(engine: sa.Engine) -> HealthFrames:
     with engine.connect() as connection:
         counts = connection.execute(sa.union_all(*per_center)).all()
         flagged_columns = ["center_id", "incident_id", "occurred_at", "category", "county_fips",
-                           "latitude", "longitude", "geo_flag", "county_source"]
+                           "latitude", "longitude", "geo_flag", "county_source", "tlp",
+                           "recipients"]
         flagged = read_frame(connection, "incidents", flagged_columns,
                              where=incidents.c.geo_flag.is_not(None))
         links = read_frame(connection, "incident_links")
         link_ends = read_frame(
             connection, "incidents", ["center_id", "incident_id", "category", "occurred_at",
-                                      "county_fips"],
+                                      "county_fips", "tlp", "recipients"],
             where=sa.tuple_(incidents.c.center_id, incidents.c.incident_id).in_(
                 sa.select(sql_table("incident_links").c.center_id,
                           sql_table("incident_links").c.incident_id)

@@ -12,11 +12,12 @@ from dashboard.analytics.health import (
     rows_per_center,
     source_freshness,
 )
+from dashboard.security.policy import health_view
 from dashboard.views.health import rows_per_center_figure
 from pages.common import health_frames, load_context
 
 context = load_context()
-frames = health_frames(context.store_url, context.data_version)
+frames = health_view(context.viewer, health_frames(context.store_url, context.data_version))
 now = datetime.now(UTC)
 
 st.title("Data health")

@@ -7,8 +7,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard.analytics.filters import period_of
+from dashboard.security.policy import may_see_points
 from dashboard.views.export import to_safe_csv
-from pages.common import load_context, today_in
+from pages.common import audited_download, load_context, today_in
 from pages.maps import county_figures, render_analyst_map
 from pages.sidebar import current_filters
 
@@ -24,7 +25,12 @@ st.caption(f"{period.label()} · click a county to filter every page by it · ho
            "confidence, computed statewide")
 
 MEASURES = {"incidents": "Incidents", "per_1000_km2": "Incidents per 1,000 km²"}
-LAYERS = ["Regions", "Hot spots", "Center AORs", "Points", "Heat map"]
+LAYERS = ["Regions", "Hot spots", "Center AORs"]
+if may_see_points(context.viewer):
+    LAYERS += ["Points", "Heat map"]
+else:
+    st.caption("Partner view: counts by county only; counties with fewer than "
+               f"{config.settings.security.partner_min_count} incidents are not shown.")
 controls = st.columns([2, 5])
 measure = controls[0].segmented_control(
     "Shade counties by", list(MEASURES), format_func=MEASURES.__getitem__, default="incidents",
@@ -57,6 +63,6 @@ st.dataframe(
         "hotspot_class": "Hot spot",
     },
 )
-st.download_button(
-    "Download counties (CSV)", to_safe_csv(table), file_name=f"counties_{period.start}_"
-    f"{period.end}.csv", mime="text/csv", key="county_csv", icon=":material/download:")
+audited_download(context, "Download counties (CSV)", to_safe_csv(table),
+                 f"counties_{period.start}_{period.end}.csv", rows=table.height,
+                 key="county_csv")

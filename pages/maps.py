@@ -14,6 +14,7 @@ from dashboard.analytics.filters import Filters, period_of
 from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
+from dashboard.security.policy import may_see_points, redact_narratives, suppress_small_counts
 from dashboard.views.maps import (
     MAX_HEAT_POINTS,
     MAX_POINT_MARKERS,
@@ -22,7 +23,7 @@ from dashboard.views.maps import (
     county_map,
     region_outlines,
 )
-from pages.common import PageContext, context_frames, engine, today_in
+from pages.common import PageContext, context_frames, engine, suppress_counties, today_in
 from pages.sidebar import request_filter_change
 
 CLICK_KEY = "map_last_click"
@@ -45,8 +46,13 @@ def _regions(context: PageContext) -> gpd.GeoDataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _point_sample(_context: PageContext, cache_key: tuple[object, ...], filters: Filters,
                   today: date, limit: int, with_narratives: bool) -> tuple[pl.DataFrame, int]:
-    """A reproducible random sample (at most ``limit``) of the filtered located incidents."""
+    """A reproducible random sample (at most ``limit``) of the filtered located incidents
+    (none for a viewer who may not see exact locations), narratives only where the viewer may
+    read them."""
     config = _context.config
+    if not may_see_points(_context.viewer):
+        return pl.DataFrame(schema={"latitude": pl.Float64, "longitude": pl.Float64,
+                                    "popup": pl.String}), 0
     frames = context_frames(_context)
     located = filtered_incidents(frames.incidents, filters, config.county_to_region,
                                  period_of(filters, today)).filter(
@@ -60,7 +66,8 @@ def _point_sample(_context: PageContext, cache_key: tuple[object, ...], filters:
         .alias("popup"))
     if with_narratives:
         keys = sample.select("center_id", "incident_id")
-        narratives = load_narratives(engine(_context.store_url), keys)
+        narratives = redact_narratives(_context.viewer,
+                                       load_narratives(engine(_context.store_url), keys))
         sample = sample.join(narratives, on=["center_id", "incident_id"], how="left")
         sample = sample.with_columns(pl.concat_str(
             [pl.col("popup"), pl.col("narrative").str.slice(0, 280)], separator=" — ",
@@ -110,5 +117,8 @@ def county_figures(_context: PageContext, cache_key: tuple[object, ...], filters
     county_to_region = _context.config.county_to_region
     counts = counts_by_county(frames.incidents, frames.regions, filters, period,
                               county_to_region)
-    return counts, hotspots_for_filters(frames.incidents, frames.regions, filters, period,
-                                        county_to_region, _context.config.settings.state)
+    hotspots = hotspots_for_filters(frames.incidents, frames.regions, filters, period,
+                                    county_to_region, _context.config.settings.state)
+    min_count = _context.config.settings.security.partner_min_count
+    return (suppress_counties(_context.viewer, counts, min_count),
+            suppress_small_counts(_context.viewer, hotspots, ["incidents"], min_count))

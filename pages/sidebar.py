@@ -95,7 +95,8 @@ def render_filter_sidebar(config: ProjectConfig, today: date) -> Filters:
             format_func=lambda f: f"{regions[config.county_to_region[f]]} › {county_names[f]}",
         )
         st.multiselect("Threat category", list(taxonomy.categories),
-                       format_func=lambda key: taxonomy.categories[key].label,
+                       format_func=lambda key: taxonomy.categories[key].label
+                       + (" ⚠" if taxonomy.categories[key].first_amendment_caution else ""),
                        key=WIDGET_KEYS["categories"], placeholder="All categories")
         st.multiselect("SAR behaviour", list(taxonomy.sar_behaviors),
                        format_func=lambda key: f"{key} · {taxonomy.sar_behaviors[key]}",

@@ -49,6 +49,10 @@ def require_viewer(config: ProjectConfig, engine: sa.Engine) -> Viewer:
     if isinstance(session, SignedIn):
         if now - session.last_seen > idle:
             _end(engine, session, "session_expired", security.auth)
+            if security.auth == "oidc":
+                # The identity cookie would sign the user straight back in: clear it.
+                st.logout()
+                st.stop()
             st.session_state["signed_out_reason"] = (
                 f"You were signed out after {security.idle_timeout_minutes:g} minutes without "
                 "activity.")
@@ -71,19 +75,28 @@ def _oidc_session(config: ProjectConfig, engine: sa.Engine, now: datetime,
     if isinstance(session, SignedIn):
         return session
     claims: dict[str, Any] = st.user.to_dict()
+    username = accounts.claims_username(claims)
+    last_seen = _sso_last_seen().get(username)
+    if last_seen is not None and now - last_seen > idle:
+        # Idle too long, even if the identity cookie is still valid: sign in afresh (checked
+        # before the claims are mapped, so an expired return is no sign-in).
+        _sso_last_seen().pop(username, None)
+        audit.record(engine, username, "session_expired", page="oidc")
+        st.logout()
+        st.stop()
     viewer = accounts.viewer_from_claims(engine, claims, config)
     if viewer is None:
+        if st.session_state.get("sso_refused") != username:
+            # Once per session, not on every rerun of the refusal.
+            st.session_state["sso_refused"] = username
+            audit.record(engine, username or "(blank)", "sign_in_failed", page="oidc",
+                         detail={"reason": "no mapped role, no known home center, or "
+                                 "account disabled"})
         st.error("Your single sign-on account has no role in this deployment. Ask an "
                  "administrator to map your group.")
         st.button("Sign out", on_click=st.logout, key="sso_refused_sign_out")
         st.stop()
     assert viewer is not None
-    last_seen = _sso_last_seen().get(viewer.username)
-    if last_seen is not None and now - last_seen > idle:
-        # Idle too long, even if the identity cookie is still valid: sign in afresh.
-        _sso_last_seen().pop(viewer.username, None)
-        audit.record(engine, viewer.username, "session_expired", page="oidc")
-        st.logout()
     session = SignedIn(viewer, now, now)
     st.session_state[SESSION_KEY] = session
     _sso_last_seen()[viewer.username] = now

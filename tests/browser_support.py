@@ -50,12 +50,15 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], seconds: flo
 
 
 @contextmanager
-def served_app(config_dir: Path, store_url: str) -> Iterator[str]:
-    """The app served by `threat-picture serve` on a free local port; yields its base URL."""
-    port = free_port()
+def served_app(config_dir: Path, store_url: str, *, secrets: Path | None = None,
+               port: int | None = None) -> Iterator[str]:
+    """The app served by `threat-picture serve` on a free local port (or ``port``), reading
+    Streamlit secrets from ``secrets`` when given; yields its base URL."""
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "serve", "--config", str(config_dir),
-         "--store", store_url, "--port", str(port), "--headless"],
+         "--store", store_url, "--port", str(port), "--headless",
+         *(["--secrets", str(secrets)] if secrets else [])],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

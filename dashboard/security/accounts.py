@@ -173,14 +173,19 @@ def authenticate(engine: sa.Engine, username: str, password: str,
         return None
 
 
+def claims_username(claims: Mapping[str, Any]) -> str:
+    """The user name a single sign-on identity is known by here ('' when it has none)."""
+    return str(claims.get("preferred_username") or claims.get("email") or
+               claims.get("sub") or "")
+
+
 def viewer_from_claims(engine: sa.Engine, claims: Mapping[str, Any], config: ProjectConfig,
                        ) -> Viewer | None:
     """The viewer a single sign-on identity maps to, or None when its claims give no role here
     (or no known home center). The account is recorded (auth_method 'oidc') for the audit trail
     and the user list; a disabled account is refused."""
     oidc = config.settings.security.oidc
-    username = str(claims.get("preferred_username") or claims.get("email") or
-                   claims.get("sub") or "")
+    username = claims_username(claims)
     values = claims.get(oidc.role_claim) or []
     if isinstance(values, str):
         values = values.replace(",", " ").split()

@@ -27,7 +27,7 @@ import polars as pl
 from dashboard.schema import ROLES, TLP_MARKINGS
 
 if TYPE_CHECKING:
-    from dashboard.frames import PictureFrames
+    from dashboard.frames import HealthFrames, PictureFrames
 
 TLP_RANK = {marking: rank for rank, marking in enumerate(TLP_MARKINGS)}
 TLP_WORDING = {
@@ -108,6 +108,22 @@ def visible_frames(viewer: Viewer, frames: PictureFrames) -> PictureFrames:
     """The analytic frames cut down to what ``viewer`` may see."""
     return replace(frames, incidents=visible_rows(viewer, frames.incidents),
                    products=visible_rows(viewer, frames.products))
+
+
+def health_view(viewer: Viewer, frames: HealthFrames) -> HealthFrames:
+    """Data health as ``viewer`` may see it: flagged incidents and duplicate links only for
+    incidents they may see; a rejected row's value and raw record (unvalidated, so of unknown
+    marking) only for their own center's feeds, or for admins."""
+    quarantine = frames.quarantine
+    if viewer.role != "admin":
+        own = pl.col("center_id") == viewer.center_id
+        withheld = pl.lit("(withheld: another center's feed)")
+        quarantine = quarantine.with_columns(
+            pl.when(own).then(pl.col(name)).otherwise(withheld).alias(name)
+            for name in ("value", "raw_record"))
+    return replace(frames, quarantine=quarantine,
+                   flagged=visible_rows(viewer, frames.flagged).drop("tlp", "recipients"),
+                   links=visible_rows(viewer, frames.links).drop("tlp", "recipients"))
 
 
 def may_open_page(viewer: Viewer, url_path: str) -> bool:

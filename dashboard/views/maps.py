@@ -12,10 +12,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import polars as pl
 from branca.element import MacroElement, Template
 from folium.plugins import FastMarkerCluster, HeatMap
@@ -136,6 +138,18 @@ def legend_html(title: str, breaks: list[float], number_format: str, notes: list
     return "".join(rows)
 
 
+SUPPRESSED_FILL = "#d9d9d9"
+
+
+def _suppressed_county(row: Any, info: Any, selected: bool) -> dict[str, Any]:
+    hidden = "suppressed (small count)"
+    return {"type": "Feature", "geometry": row.geometry.__geo_interface__, "properties": {
+        "county_fips": row.county_fips, "county": html.escape(row.county_name),
+        "region": html.escape(str(info["region_name"])), "incidents": hidden,
+        "per_1000_km2": hidden, "change": hidden, "fill": SUPPRESSED_FILL,
+        "selected": selected}}
+
+
 def county_map(
     state_postal: str,
     county_table: pl.DataFrame,
@@ -168,8 +182,12 @@ def county_map(
     features = []
     for row in shapes.itertuples():
         fips = row.county_fips
-        value = float(by_county.get(fips) or 0)
         info = table.loc[fips] if fips in table.index else None
+        if info is not None and pd.isna(info["incidents"]):
+            # Suppressed for this viewer (small-cell rule): no figure, a neutral fill.
+            features.append(_suppressed_county(row, info, fips in selected))
+            continue
+        value = float(by_county.get(fips) or 0)
         features.append({
             "type": "Feature",
             "geometry": row.geometry.__geo_interface__,
