@@ -162,10 +162,20 @@ def overview(_context: PageContext, cache_key: tuple[object, ...], filters: Filt
         return suppress_small_counts(viewer, table, ["current", "previous"], min_count,
                                      ["change", "change_pct"]).drop_nulls("change")
 
+    def small(count: int | None) -> bool:
+        return count is not None and 0 < count < min_count
+
+    kpis = [replace(kpi, suppressed=True) if kpi.label in INCIDENT_KPIS
+            and (small(kpi.current) or small(kpi.previous)) else kpi for kpi in figures.kpis]
     return replace(
-        figures, by_category=changes(figures.by_category), by_county=changes(figures.by_county),
+        figures, kpis=kpis, by_category=changes(figures.by_category),
+        by_county=changes(figures.by_county),
         by_region=changes(figures.by_region),
         county_counts=suppress_counties(viewer, figures.county_counts, min_count))
+
+
+# Overview figures that count incidents (the others count products, centers, feed rows).
+INCIDENT_KPIS = ("Incidents", "SARs")
 
 
 def suppress_counties(viewer: Viewer, county_counts: pl.DataFrame,

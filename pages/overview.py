@@ -25,9 +25,13 @@ st.caption(f"{period.label()} ({period.days} days) against the {period.days} day
 DELTA_COLOURS = {"Incidents": "inverse", "SARs": "inverse", "Products": "normal",
                  "Centers reporting": "normal", "Open quarantine": "off"}
 cards = st.columns(5)
+min_count = config.settings.security.partner_min_count
 for card, kpi in zip(cards, figures.kpis, strict=True):
     flat = kpi.change == 0
-    card.metric(kpi.label, f"{kpi.current:,}", kpi_delta(kpi), help=kpi.help,
+    # A withheld figure shows as "< k"; a large one beside a withheld previous shows alone.
+    value = (f"< {min_count}" if kpi.suppressed and 0 < kpi.current < min_count
+             else f"{kpi.current:,}")
+    card.metric(kpi.label, value, kpi_delta(kpi), help=kpi.help,
                 delta_color="off" if flat else DELTA_COLOURS[kpi.label],
                 delta_arrow="off" if flat else "auto", border=True)
 

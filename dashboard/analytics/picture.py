@@ -20,14 +20,18 @@ class Kpi:
     current: int
     previous: int | None  # None: no comparison makes sense (e.g. open quarantine)
     help: str
+    # Withheld from this viewer (small-cell rule): neither figure nor change may be shown.
+    suppressed: bool = False
 
     @property
     def change(self) -> int | None:
-        return None if self.previous is None else self.current - self.previous
+        if self.previous is None or self.suppressed:
+            return None
+        return self.current - self.previous
 
     @property
     def change_pct(self) -> float | None:
-        if self.previous is None or self.previous == 0:
+        if self.previous is None or self.previous == 0 or self.suppressed:
             return None
         return 100.0 * (self.current - self.previous) / self.previous
 
