@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    ValidationError,
+    field_validator,
+)
 
 from dashboard.schema import FEED_TABLES, ROLES, TABLES, TLP_MARKINGS
 
@@ -56,6 +63,62 @@ class IngestSettings(Strict):
         date(1990, 1, 1), description="Incidents or products dated before this are rejected.")
     future_tolerance_hours: float = Field(
         24, ge=0, description="Timestamps later than now plus this are rejected as impossible.")
+
+
+class CoverageSettings(Strict):
+    """Thresholds of the coverage model (README: Coverage model)."""
+
+    current_window_days: int = Field(
+        90, ge=1, description="A product is current for this many days after its publication, "
+        "counted back from the end of the period shown.")
+    severity_weights: tuple[NonNegativeFloat, NonNegativeFloat, NonNegativeFloat,
+                            NonNegativeFloat, NonNegativeFloat] = Field(
+        (0.5, 0.75, 1.0, 1.5, 2.0), description="Weight of an incident of severity 1..5 in a "
+        "cell's activity (a critical incident counts four times a low one).")
+    unknown_severity_weight: float = Field(
+        1.0, ge=0, description="Weight of an incident without a severity (as a moderate one).")
+    min_incidents: int = Field(
+        10, ge=1, description="A cell with fewer incidents in the period is never a gap.")
+    incidents_per_product: int = Field(
+        500, ge=1, description="A cell needs one current product per this many incidents in "
+        "a current window (its pace in the period, scaled to the window; at least one); fewer "
+        "is too little coverage.")
+    gap_min_score: float = Field(
+        0.25, ge=0, description="Cells scoring at least this are gaps (score 1: an average "
+        "active cell's weighted activity with no coverage at all).")
+    near_duplicate_max_days: int = Field(
+        7, ge=0, description="Products of two centers published at most this many days apart "
+        "may be near-duplicates.")
+    near_duplicate_min_similarity: float = Field(
+        0.5, gt=0, le=1, description="TF-IDF cosine similarity (word unigrams and bigrams) of "
+        "title and summary, 0-1, at which two such products are near-duplicates.")
+
+
+class AnomalySettings(Strict):
+    """The rule that flags a rise in a trend series (README: Trends)."""
+
+    method: Literal["poisson", "negative_binomial"] = Field(
+        "poisson", description="Tail test of a bucket's count against its trailing baseline: "
+        "poisson, or negative_binomial (dispersion estimated from the window's own variance; "
+        "Poisson where the window is not overdispersed).")
+    baseline_days: int = Field(
+        28, ge=2, description="Trailing window of the baseline at day granularity, in days "
+        "(the bucket itself excluded).")
+    baseline_weeks: int = Field(
+        8, ge=2, description="Trailing window of the baseline at week granularity, in weeks.")
+    baseline_months: int = Field(
+        6, ge=2, description="Trailing window of the baseline at month granularity, in months.")
+    alpha: float = Field(
+        0.01, gt=0, lt=1, description="Significance level after the multiple-comparison "
+        "correction.")
+    correction: Literal["benjamini_hochberg", "bonferroni", "none"] = Field(
+        "benjamini_hochberg", description="Correction across every bucket of every series "
+        "tested in one view: benjamini_hochberg (false discovery rate), bonferroni "
+        "(family-wise error) or none.")
+    min_count: int = Field(
+        5, ge=1, description="A bucket with fewer incidents is never an anomaly.")
+    min_ratio: float = Field(
+        1.5, ge=1, description="A bucket must hold at least this many times its expected count.")
 
 
 Role = Literal["admin", "leadership", "analyst", "partner"]
@@ -112,8 +175,12 @@ class Settings(Strict):
     synthetic: bool = Field(
         False, description="True for demo data: every page and export is labelled SYNTHETIC.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest rules.")
+    coverage: CoverageSettings = Field(
+        default_factory=CoverageSettings, description="Coverage gaps and redundancy thresholds.")
     security: SecuritySettings = Field(default_factory=SecuritySettings,
                                        description="Sign-in, sessions, markings and retention.")
+    anomalies: AnomalySettings = Field(
+        default_factory=AnomalySettings, description="How the Trends page flags anomalies.")
 
     @field_validator("timezone")
     @classmethod
@@ -410,6 +477,10 @@ def _check_source(source: Source, where: str, vocabularies: dict[str, frozenset[
 CONFIG_REFERENCE_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("settings.toml", Settings),
     ("settings.toml [ingest]", IngestSettings),
+    ("settings.toml [coverage]", CoverageSettings),
+    ("settings.toml [anomalies]", AnomalySettings),
+    ("settings.toml [security]", SecuritySettings),
+    ("settings.toml [security.oidc]", OidcSettings),
     ("taxonomy.toml", Taxonomy),
     ("taxonomy.toml [categories.KEY]", Category),
     ("regions.toml [[regions]]", Region),
