@@ -243,10 +243,12 @@ def serve(
     headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
     secrets: Annotated[Path | None, typer.Option(
         "--secrets", help="Streamlit secrets file to read instead of .streamlit/secrets.toml "
-        "(its [auth] section configures single sign-on when settings.toml has "
-        "[security] auth = \"oidc\").")] = None,
+        "(its \\[auth] section configures single sign-on when settings.toml has "
+        "\\[security] auth = \"oidc\").")] = None,
 ) -> None:
     """Start the app (Streamlit) on the store."""
+    if secrets is not None and not secrets.is_file():
+        fail(f"{secrets}: no such secrets file")
     config_dir = config or default_config_dir()
     if with_demo:
         config_dir = config or Path("data") / DEMO_DIR_NAME / "config"
@@ -276,8 +278,6 @@ def serve(
         "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
     ]
     if secrets is not None:
-        if not secrets.is_file():
-            fail(f"{secrets}: no such secrets file")
         command += ["--secrets.files", str(secrets.resolve())]
     console.print(f"Serving on http://{address}:{port} (store {project.settings.state}: {url})")
     raise typer.Exit(subprocess.call(command, env=env))

@@ -69,7 +69,8 @@ def require_viewer(config: ProjectConfig, engine: sa.Engine) -> Viewer:
 def _oidc_session(config: ProjectConfig, engine: sa.Engine, now: datetime,
                   idle: timedelta) -> SignedIn | None:
     session = st.session_state.get(SESSION_KEY)
-    if not st.user.is_logged_in:
+    # st.user has no is_logged_in at all when the secrets lack an [auth] section.
+    if not st.user.get("is_logged_in", False):
         st.session_state.pop(SESSION_KEY, None)
         return None
     if isinstance(session, SignedIn):
@@ -120,14 +121,31 @@ def sign_out(engine: sa.Engine, config: ProjectConfig) -> None:
         st.logout()
 
 
+def _sso_setup_problem(provider: str | None) -> str | None:
+    """Why st.login cannot start with the app's Streamlit secrets; None when it can."""
+    auth = st.secrets.get("auth") if st.secrets.load_if_toml_exists() else None
+    if not auth:
+        return "the Streamlit secrets have no [auth] section"
+    if provider and provider not in auth:
+        return f"the Streamlit secrets have no [auth.{provider}] section"
+    return None
+
+
 def _draw_sign_in(config: ProjectConfig, engine: sa.Engine) -> None:
     st.title(config.settings.title)
     reason = st.session_state.pop("signed_out_reason", None)
     if reason:
         st.info(reason)
     if config.settings.security.auth == "oidc":
-        st.write("Sign in with your organisation's account.")
         provider = config.settings.security.oidc.provider
+        problem = _sso_setup_problem(provider)
+        if problem:
+            st.error(f"Single sign-on is not set up: {problem}. An administrator must add "
+                     "redirect_uri, cookie_secret, client_id, client_secret and "
+                     "server_metadata_url to the secrets file (`threat-picture serve "
+                     "--secrets PATH`, default .streamlit/secrets.toml).")
+            return
+        st.write("Sign in with your organisation's account.")
         st.button("Sign in with single sign-on", type="primary", key="sso_sign_in",
                   on_click=st.login, args=(provider,) if provider else ())
         return
