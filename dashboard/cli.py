@@ -8,7 +8,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -280,7 +279,11 @@ def serve(
     if secrets is not None:
         command += ["--secrets.files", str(secrets.resolve())]
     console.print(f"Serving on http://{address}:{port} (store {project.settings.state}: {url})")
-    raise typer.Exit(subprocess.call(command, env=env))
+    # Become the Streamlit server (no child process): a service manager, or a test stopping
+    # this process, stops the server itself rather than leaving it orphaned.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)
 
 
 def _viewer(engine: sa.Engine, project: ProjectConfig, username: str | None) -> Viewer:

@@ -48,7 +48,8 @@ PRODUCT_SCHEMA = {
     "center_id": pl.String, "product_id": pl.String, "title": pl.String,
     "product_type": pl.String, "published_at": pl.Datetime("us", "UTC"),
     "published_date": pl.Date, "topics": pl.List(pl.String), "audience": pl.String,
-    "tlp": pl.String, "covered_counties": pl.List(pl.String), "statewide": pl.Boolean,
+    "tlp": pl.String, "recipients": pl.List(pl.String), "summary": pl.String,
+    "covered_counties": pl.List(pl.String), "statewide": pl.Boolean,
 }
 
 
