@@ -1,0 +1,334 @@
+"""Figures and display tables for the Trends page (plotly, rendered offline by st.plotly_chart).
+
+Every point a chart can select carries ``customdata`` = [series key, first day, last day] (the
+small multiples: [category, region_id, first day, last day]), so a selection maps back to the
+filters without looking the figure up again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from dashboard.analytics.trends import (
+    COMPSTAT_LABELS,
+    COMPSTAT_WINDOWS,
+    WEEKDAYS,
+    AnomalyRule,
+    Granularity,
+    split_key,
+)
+
+ANOMALY_COLOUR = "#c0392b"
+LINE_COLOUR = "#34495e"
+BASELINE_COLOUR = "#7f8c8d"
+PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+WEBGL_POINTS = 5_000  # above this many points per chart, lines are drawn with WebGL
+BUCKET_WORDS = {"day": "day", "week": "week of", "month": "month of"}
+METHOD_NAMES = {"poisson": "Poisson", "negative_binomial": "negative binomial"}
+CORRECTION_NAMES = {"benjamini_hochberg": "Benjamini-Hochberg (false discovery rate)",
+                    "bonferroni": "Bonferroni (family-wise error)", "none": "no correction"}
+WINDOW_UNITS = {"day": "days", "week": "weeks", "month": "months"}
+
+
+def series_label(key: str, labels: Mapping[str, str]) -> str:
+    """Display name of a series key (a category within a region: 'Narcotics · Bay Area')."""
+    return " · ".join(labels.get(part, part) for part in split_key(key))
+
+
+def _customdata(frame: pl.DataFrame) -> list[list[str]]:
+    return [[key, str(start), str(end)] for key, start, end in
+            frame.select("series", "start", "end").iter_rows()]
+
+
+def _bucket_text(frame: pl.DataFrame, granularity: Granularity) -> list[str]:
+    word = BUCKET_WORDS[granularity]
+    fmt = "%b %Y" if granularity == "month" else "%d %b %Y"
+    return [f"{word} {start:{fmt}}" + (f" ({days} days in view)" if granularity != "day"
+                                       and partial else "")
+            for start, days, partial in zip(
+                frame["bucket_start"], frame["days"], _partial(frame, granularity),
+                strict=True)]
+
+
+def _partial(frame: pl.DataFrame, granularity: Granularity) -> list[bool]:
+    if granularity == "day":
+        return [False] * frame.height
+    if granularity == "week":
+        return [days < 7 for days in frame["days"]]
+    return [start.day != 1 or end.day != _month_days(end) for start, end in
+            frame.select("start", "end").iter_rows()]
+
+
+def _month_days(day: date) -> int:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return (following - date(day.year, day.month, 1)).days
+
+
+def series_figure(series: pl.DataFrame, labels: Mapping[str, str], granularity: Granularity,
+                  rule: AnomalyRule, title: str, height: int = 460) -> go.Figure:
+    """One line per series (solid: incidents; dashed, same colour: its trailing baseline) and
+    a ring on each anomaly. Series ordered by their total, busiest first."""
+    figure = go.Figure()
+    if series.is_empty():
+        return _empty(figure, title, "No incidents under these filters in the period.", height)
+    totals = series.group_by("series").agg(pl.col("incidents").sum()).sort(
+        ["incidents", "series"], descending=[True, False])
+    scatter = go.Scattergl if series.height * 2 > WEBGL_POINTS else go.Scatter
+    window = f"trailing {rule.baseline_buckets} {WINDOW_UNITS[granularity]}"
+    for number, key in enumerate(totals["series"]):
+        rows = series.filter(pl.col("series") == key).sort("bucket_start")
+        name = series_label(key, labels)
+        colour = PALETTE[number % len(PALETTE)]
+        when = _bucket_text(rows, granularity)
+        expected = rows["expected"].to_list()
+        figure.add_trace(scatter(
+            x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(), name=name,
+            legendgroup=key, mode="lines+markers", line={"color": colour, "width": 2},
+            # Hollow: a bucket partly outside the period (fewer days, lower count and baseline).
+            marker={"size": 6, "symbol": ["circle-open" if cut else "circle"
+                                          for cut in _partial(rows, granularity)]},
+            customdata=_customdata(rows),
+            text=[f"{w}: {_count(n)}" + ("" if e is None else f" (baseline {e:,.1f})")
+                  for w, n, e in zip(when, rows["incidents"], expected, strict=True)],
+            hovertemplate=f"<b>{_escape(name)}</b><br>%{{text}}<extra></extra>",
+        ))
+        figure.add_trace(scatter(
+            x=rows["bucket_start"].to_list(), y=expected, name=f"{name} baseline",
+            legendgroup=key, showlegend=False, mode="lines",
+            line={"color": colour, "width": 1.5, "dash": "dash"}, opacity=0.7,
+            customdata=_customdata(rows),
+            hovertemplate=f"{_escape(name)} baseline ({window}): %{{y:,.1f}}<extra></extra>",
+        ))
+    flagged = series.filter(pl.col("anomaly")).sort("series", "bucket_start")
+    if not flagged.is_empty():
+        figure.add_trace(go.Scatter(
+            x=flagged["bucket_start"].to_list(), y=flagged["incidents"].to_list(),
+            name="Anomaly", mode="markers", customdata=_customdata(flagged),
+            marker={"symbol": "circle-open", "size": 16, "color": ANOMALY_COLOUR,
+                    "line": {"width": 3}},
+            text=[_anomaly_text(row, labels, granularity) for row in
+                  flagged.iter_rows(named=True)],
+            hovertemplate="%{text}<extra></extra>",
+        ))
+    starts = series["bucket_start"].unique().sort()
+    if len(starts) == 1:
+        # One bucket: plotly would zoom to milliseconds around the lone point.
+        figure.update_xaxes(range=[starts[0] - timedelta(days=7), starts[0] + timedelta(days=7)])
+    figure.update_layout(
+        title={"text": title, "font": {"size": 15}}, height=height, hovermode="closest",
+        margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "v"},
+        xaxis={"title": None, "type": "date"}, yaxis={"title": "incidents", "tickformat": ",",
+                                      "rangemode": "tozero"},
+    )
+    return figure
+
+
+def _count(incidents: int | None) -> str:
+    # None: a small count withheld from a partner (small-cell suppression).
+    return "a small count (withheld)" if incidents is None else f"{incidents:,} incidents"
+
+
+def _anomaly_text(row: Mapping[str, object], labels: Mapping[str, str],
+                  granularity: Granularity) -> str:
+    name = _escape(series_label(str(row["series"]), labels))
+    return (f"<b>Anomaly · {name}</b><br>{row['start']} – {row['end']}: "
+            f"{row['incidents']:,} incidents, {row['expected']:,.1f} expected "
+            f"(×{row['ratio']:.1f}), p = {row['p_value']:.2g}")
+
+
+def _escape(text: str) -> str:
+    # Plotly renders a subset of HTML in hover text: keep config labels literal.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _empty(figure: go.Figure, title: str, message: str, height: int) -> go.Figure:
+    figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper",
+                          yref="paper", font={"size": 14})
+    figure.update_layout(title={"text": title, "font": {"size": 15}}, height=height,
+                         xaxis={"visible": False}, yaxis={"visible": False},
+                         margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return figure
+
+
+def hour_weekday_figure(counts: pl.DataFrame, title: str, height: int = 330) -> go.Figure:
+    """Heat map: weekday rows (Monday on top), hour columns, incidents as colour."""
+    grid = [[0] * 24 for _ in WEEKDAYS]
+    for weekday, hour, incidents in counts.select("weekday", "hour", "incidents").iter_rows():
+        grid[weekday][hour] = incidents
+    figure = go.Figure(go.Heatmap(
+        z=grid, x=[f"{hour:02d}" for hour in range(24)], y=list(WEEKDAYS),
+        colorscale="YlOrRd", colorbar={"title": "incidents", "thickness": 12},
+        hovertemplate="%{y} %{x}:00–%{x}:59 · %{z:,} incidents<extra></extra>",
+    ))
+    figure.update_layout(
+        title={"text": title, "font": {"size": 15}}, height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis={"title": "local hour of day", "dtick": 2},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
+def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, str],
+                           region_labels: Mapping[str, str], granularity: Granularity,
+                           title: str) -> go.Figure:
+    """A grid of small series: a row per category, a column per region (each with its own
+    y scale, so a small series' shape shows), dashed baselines and rings on anomalies."""
+    if cells.is_empty():
+        return _empty(go.Figure(), title, "No incidents under these filters in the period.", 300)
+    parts = cells.with_columns(
+        pl.col("series").str.split_exact("|", 1).struct.rename_fields(
+            ["category", "region_id"])).unnest("series").with_columns(
+        pl.concat_str("category", "region_id", separator="|").alias("series"))
+    categories = _ordered(parts["category"].unique().to_list(), category_labels)
+    regions = _ordered(parts["region_id"].unique().to_list(), region_labels)
+    figure = make_subplots(
+        rows=len(categories), cols=len(regions), shared_xaxes=True,
+        horizontal_spacing=0.012, vertical_spacing=min(0.02, 0.6 / max(len(categories), 1)),
+        column_titles=[_wrapped(_escape(region_labels.get(r, r))) for r in regions],
+    )
+    scatter = go.Scattergl if cells.height * 3 > WEBGL_POINTS else go.Scatter
+    for row, category in enumerate(categories, start=1):
+        for col, region in enumerate(regions, start=1):
+            rows = parts.filter((pl.col("category") == category)
+                                & (pl.col("region_id") == region)).sort("bucket_start")
+            if rows.is_empty():
+                continue
+            custom = [[category, region, str(s), str(e)] for s, e in
+                      rows.select("start", "end").iter_rows()]
+            name = _escape(f"{category_labels.get(category, category)} · "
+                           f"{region_labels.get(region, region)}")
+            when = _bucket_text(rows, granularity)
+            figure.add_trace(scatter(
+                x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(),
+                mode="lines+markers", line={"color": LINE_COLOUR, "width": 1.3},
+                marker={"size": 3}, showlegend=False, customdata=custom,
+                text=[f"{w}: {_count(n)}" for w, n in zip(when, rows["incidents"], strict=True)],
+                hovertemplate=f"{name}<br>%{{text}}<extra></extra>",
+            ), row=row, col=col)
+            figure.add_trace(scatter(
+                x=rows["bucket_start"].to_list(), y=rows["expected"].to_list(), mode="lines",
+                line={"color": BASELINE_COLOUR, "width": 1, "dash": "dash"}, showlegend=False,
+                hoverinfo="skip", customdata=custom,
+            ), row=row, col=col)
+            flagged = rows.filter(pl.col("anomaly"))
+            if not flagged.is_empty():
+                figure.add_trace(go.Scatter(
+                    x=flagged["bucket_start"].to_list(), y=flagged["incidents"].to_list(),
+                    mode="markers", showlegend=False,
+                    marker={"symbol": "circle-open", "size": 10, "color": ANOMALY_COLOUR,
+                            "line": {"width": 2}},
+                    customdata=[[category, region, str(s), str(e)] for s, e in
+                                flagged.select("start", "end").iter_rows()],
+                    text=[f"{n:,} vs {x:,.1f} expected, p = {p:.2g}" for n, x, p in
+                          flagged.select("incidents", "expected", "p_value").iter_rows()],
+                    hovertemplate=f"<b>Anomaly</b> · {name}<br>%{{text}}<extra></extra>",
+                ), row=row, col=col)
+    for row, category in enumerate(categories, start=1):
+        first_axis = (row - 1) * len(regions) + 1  # the row's first subplot
+        axis = "y domain" if first_axis == 1 else f"y{first_axis} domain"
+        figure.add_annotation(text=_escape(category_labels.get(category, category)),
+                              xref="paper", x=-0.035, xanchor="right", yref=axis, y=0.5,
+                              showarrow=False, font={"size": 11})
+    figure.update_yaxes(rangemode="tozero", tickfont={"size": 8}, nticks=3)
+    figure.update_xaxes(tickfont={"size": 9}, nticks=4)
+    figure.update_annotations(font_size=11)
+    figure.update_layout(
+        title={"text": title, "font": {"size": 15}}, height=70 + 78 * len(categories),
+        margin={"l": 190, "r": 10, "t": 110, "b": 10},
+    )
+    return figure
+
+
+def _wrapped(title: str, width: int = 16) -> str:
+    """A column title broken into lines of about ``width`` characters (plotly's <br>)."""
+    lines: list[str] = []
+    for word in title.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _ordered(values: Sequence[str], labels: Mapping[str, str]) -> list[str]:
+    """Config order first (labels' order), then anything else alphabetically."""
+    known = [key for key in labels if key in values]
+    return known + sorted(set(values) - set(known))
+
+
+def anomaly_table(found: pl.DataFrame, labels: Mapping[str, str]) -> pl.DataFrame:
+    """The anomaly list for display: names, not keys."""
+    return found.with_columns(
+        pl.col("series").map_elements(lambda key: series_label(key, labels),
+                                      return_dtype=pl.String).alias("series"),
+    )
+
+
+def compstat_display(table: pl.DataFrame, by: str, labels: Mapping[str, str]) -> pl.DataFrame:
+    """The CompStat table with a display name column first."""
+    return table.with_columns(
+        pl.col(by).replace_strict(labels, default=pl.col(by), return_dtype=pl.String)
+        .alias("name"),
+    ).select("name", pl.exclude("name"))
+
+
+def compstat_column_names() -> dict[str, str]:
+    """Column headers of the CompStat table ('Last 7 days', 'prior', 'change', '%')."""
+    names: dict[str, str] = {}
+    for window in COMPSTAT_WINDOWS:
+        label = COMPSTAT_LABELS[window]
+        prior = "same span last year" if window == "ytd" else "prior"
+        names |= {window: label, f"{window}_prior": f"{label}: {prior}",
+                  f"{window}_change": f"{label}: change", f"{window}_change_pct":
+                  f"{label}: change %"}
+    return names
+
+
+def rule_text(rule: AnomalyRule, granularity: Granularity) -> str:
+    """The anomaly rule in words, with the configured parameters (for the page's explainer)."""
+    unit = WINDOW_UNITS[granularity]
+    return (
+        f"A {granularity}'s **baseline** is the series' mean daily rate over the "
+        f"**{rule.baseline_buckets} whole {unit}** just before it (the {granularity} itself "
+        "left out), times the days it covers; a window with no incident counts as half an "
+        "incident. A bucket is tested only when its whole window lies in the data.\n\n"
+        f"The **test** is one-sided: the chance of at least the observed count under a "
+        f"**{METHOD_NAMES[rule.method]}** distribution with the baseline as its mean"
+        + (" and the window's own variance (Poisson where the window is not overdispersed)"
+           if rule.method == "negative_binomial" else "")
+        + f". The p-values of every bucket of every series in the view are adjusted with "
+        f"**{CORRECTION_NAMES[rule.correction]}**.\n\n"
+        f"An **anomaly** has an adjusted p below **{rule.alpha:g}**, at least "
+        f"**{rule.min_count}** incidents and at least **{rule.min_ratio:g} ×** its baseline. "
+        "Parameters come from `[anomalies]` in settings.toml."
+    )
+
+
+# Which shared filter a selected series narrows, per split.
+SPLIT_FILTERS = {"category": "categories", "region": "regions", "center": "centers"}
+
+
+def series_selection_changes(points: Sequence[Sequence[str]], split: str) -> dict[str, object]:
+    """Filter changes for points selected on the series chart (their customdata): the period
+    becomes the selected buckets' days, and the split's filter the selected series."""
+    start = min(date.fromisoformat(point[1]) for point in points)
+    end = max(date.fromisoformat(point[2]) for point in points)
+    changes: dict[str, object] = {"period": "custom", "start": start, "end": end,
+                                  SPLIT_FILTERS[split]: tuple(sorted({p[0] for p in points}))}
+    if split == "region":
+        changes["counties"] = ()  # regions and counties add up: the region alone
+    return changes
+
+
+def cell_selection_changes(points: Sequence[Sequence[str]]) -> dict[str, object]:
+    """Filter changes for points selected on the small multiples: their categories and
+    regions (any county filter is dropped, since regions and counties add up)."""
+    return {"categories": tuple(sorted({point[0] for point in points})),
+            "regions": tuple(sorted({point[1] for point in points})), "counties": ()}
