@@ -28,16 +28,24 @@ the analytics against it:
     usual count) occur from ``start`` (inclusive) to ``end`` (exclusive), UTC dates. The count
     is of planted incidents inside the window; at millions of incidents a few planted ones
     move a day or more (see duplicate_incidents) and are then not counted.
+``surges``
+    List of ``{category, region, start, end, factor, extra_incidents}``: a category whose
+    daily rate in a whole region (a region id) is ``factor`` times its usual rate from ``start``
+    (inclusive) to ``end`` (exclusive), UTC dates, four to six weeks; ``extra_incidents`` more
+    incidents than usual occur there in the window. No hot spot touches a surge's category
+    and region; the last surge runs up to today, the others lie apart in the past.
 ``coverage_gaps``
     List of ``{topic, region, incidents}``: a category and a region id with ``incidents``
     valid incidents of that category in the region over the whole span, and no product whose
     topics include the category and whose area (counties, regions or statewide) touches the
-    region. No statewide product carries a gap topic at all.
+    region. No statewide product carries a gap topic at all. Every other category x region
+    with incidents gets a product at least every 60 days, so these are the only cells with
+    activity and no product in the last 90 days, whatever the date.
 ``near_duplicate_products``
     List of ``{products, topic, area}``: ``products`` is ``[[center_id, product_id], ...]``,
     2-3 products from different centers with the single topic ``topic``, whose areas all
     include county ``area`` (FIPS), published within five days of each other, with lightly
-    reworded titles and summaries.
+    reworded titles and summaries. The last cluster is published in the span's last 40 days.
 ``duplicate_incidents``
     List of ``[[center_a, incident_id_a], [center_b, incident_id_b]]``: the same event
     reported by two centers, same category, 20-220 m and 2-25 minutes apart, both with
@@ -57,6 +65,9 @@ the analytics against it:
 ``markup_narratives``
     List of ``[center_id, incident_id]``: valid incidents whose narrative carries HTML,
     script or markdown-link markup; they must be stored as sent and escaped when shown.
+``markup_products``
+    List of ``[center_id, product_id]``: valid products whose title carries HTML markup (a
+    member of the last near-duplicate cluster).
 """
 
 from __future__ import annotations
@@ -102,17 +113,21 @@ from dashboard.demo.incidents import (
     ActivityModel,
     Events,
     HotSpot,
+    Surge,
     TimeSpan,
     activity_model,
     ambiguous_local,
     assign_centers,
     base_events,
     choose_hot_spots,
+    choose_surges,
     hot_spot_events,
     out_of_repeated_hour,
     plant_duplicates,
     planted_in_window,
     separate_chance_duplicates,
+    surge_events,
+    surges_in_window,
     tlp_marking,
 )
 from dashboard.demo.products import (
@@ -139,6 +154,7 @@ ProgressCallback = Callable[[str, float], None]
 SPAN_DAYS = 730
 MIN_INCIDENTS = 1000
 HOT_SPOT_COUNT = 3
+SURGE_COUNT = 3
 COVERAGE_GAP_COUNT = 3
 DUPLICATE_SHARE = 0.005
 BAD_ROWS_PER_KIND = 2
@@ -167,6 +183,7 @@ class IncidentPlan:
     events: Events  # in time order
     pairs: np.ndarray  # (first, second) event numbers of planted duplicate reports
     spots: list[HotSpot]
+    surges: list[Surge]
     styles: list[tuple[IncidentStyle, ProductStyle]]  # per center
     sequence: np.ndarray  # per event: its number in its center's feed (1..)
     markup: np.ndarray  # event numbers whose narrative carries markup
@@ -233,12 +250,16 @@ def _plan_incidents(world: World, incidents: int, rng: np.random.Generator,
     chance look-alikes; in time order and numbered per center."""
     span = world.span
     spots = choose_hot_spots(world.geography, world.model, span, incidents, HOT_SPOT_COUNT, rng)
+    surges = choose_surges(world.geography, world.model, span, incidents, SURGE_COUNT, spots,
+                           rng)
     pair_count = round(DUPLICATE_SHARE * incidents)
-    base_count = incidents - pair_count - sum(spot.extra_incidents for spot in spots)
+    base_count = (incidents - pair_count - sum(spot.extra_incidents for spot in spots)
+                  - sum(surge.extra_incidents for surge in surges))
     if base_count < incidents // 2:
         raise ValueError(f"incidents={incidents} is too few for the planted patterns")
     events = base_events(base_count, world.model, span, rng).append(
-        hot_spot_events(spots, world.model, span, rng))
+        hot_spot_events(spots, world.model, span, rng)).append(
+        surge_events(surges, world.geography, world.model, span, rng))
     events.occurred_s = out_of_repeated_hour(events.occurred_s, span)
     assign_centers(events, world.coverage, rng)
     events.longitude, events.latitude = world.pool.draw(events.county.astype(np.int64), rng)
@@ -252,13 +273,14 @@ def _plan_incidents(world: World, incidents: int, rng: np.random.Generator,
     events, pairs = plant_duplicates(events, pair_count, world.coverage, world.pool, span, rng)
     separate_chance_duplicates(events, pairs, world.pool, span, rng)
     spots = planted_in_window(events, spots, span)
+    surges = surges_in_window(events, surges, span)
     events.delay_s = _report_delays_in_span(events, span)
     order = np.lexsort((np.arange(len(events)), events.occurred_s))
     events = events.take(order)
     new_index = np.empty_like(order)
     new_index[order] = np.arange(len(order))
     _check_excel_size(styles, np.bincount(events.center, minlength=center_count))
-    return IncidentPlan(events, new_index[pairs], spots, styles,
+    return IncidentPlan(events, new_index[pairs], spots, surges, styles,
                         _sequences(events.center, center_count),
                         _markup_rows(events, center_count, rng))
 
@@ -274,6 +296,8 @@ def _draft_products(world: World, plan: IncidentPlan, gaps: list[CoverageGap], i
                             [center.statewide for center in world.centers])
     ordinary = planner.draft_ordinary(counts)
     clusters = planner.draft_near_duplicates(max(3, sum(counts) // 500))
+    ordinary += planner.draft_coverage_floor([*ordinary, *clusters],
+                                             _region_topic_counts(plan.events, world.geography))
     return planner.finish(ordinary, clusters, [center.short_name for center in world.centers])
 
 
@@ -309,6 +333,14 @@ def _ground_truth(world: World, plan: IncidentPlan, gaps: list[CoverageGap],
              "extra_incidents": spot.extra_incidents}
             for spot in plan.spots
         ],
+        "surges": [
+            {"category": CATEGORIES[surge.category],
+             "region": geography.regions[surge.region].id,
+             "start": _iso_day(span.start_s + surge.first_day * DAY_S),
+             "end": _iso_day(span.start_s + surge.last_day * DAY_S),
+             "factor": surge.factor, "extra_incidents": surge.extra_incidents}
+            for surge in plan.surges
+        ],
         "coverage_gaps": [
             {"topic": gap.topic, "region": geography.regions[gap.region].id,
              "incidents": gap.incidents}
@@ -319,6 +351,8 @@ def _ground_truth(world: World, plan: IncidentPlan, gaps: list[CoverageGap],
                                 for first, second in plan.pairs],
         "bad_rows": bad_rows,
         "markup_narratives": [incident_key(int(row)) for row in plan.markup],
+        "markup_products": [_product_key(draft, centers, plan.styles) for draft in products
+                            if draft.markup],
     }
 
 
@@ -407,10 +441,7 @@ def _choose_gaps(events: Events, geography: StateGeography, hot_categories: set[
                  rng: np.random.Generator) -> list[CoverageGap]:
     """Topic x region cells with real activity that no product will cover: for each of a few
     topics, its busiest region not yet taken."""
-    region_count = len(geography.regions)
-    region = geography.region_of_county[events.county]
-    counts = np.bincount(events.category.astype(np.int64) * region_count + region,
-                         minlength=len(CATEGORIES) * region_count).reshape(-1, region_count)
+    counts = _region_topic_counts(events, geography)
     topics = [int(t) for t in rng.permutation(len(CATEGORIES)) if int(t) not in hot_categories]
     gaps: list[CoverageGap] = []
     used: set[int] = set()
@@ -420,6 +451,14 @@ def _choose_gaps(events: Events, geography: StateGeography, hot_categories: set[
         used.add(chosen)
         gaps.append(CoverageGap(CATEGORIES[topic], chosen, int(counts[topic, chosen])))
     return gaps
+
+
+def _region_topic_counts(events: Events, geography: StateGeography) -> np.ndarray:
+    """Incidents per (category, region number)."""
+    region_count = len(geography.regions)
+    region = geography.region_of_county[events.county]
+    return np.bincount(events.category.astype(np.int64) * region_count + region,
+                       minlength=len(CATEGORIES) * region_count).reshape(-1, region_count)
 
 
 def _topic_counts(events: Events, center_count: int) -> np.ndarray:
@@ -447,6 +486,13 @@ def _incident_key(events: Events, sequence: np.ndarray, centers: tuple[CenterPla
                                      int(sequence[row]))]
 
 
+def _product_key(draft: ProductDraft, centers: tuple[CenterPlan, ...],
+                 styles: list[tuple[IncidentStyle, ProductStyle]]) -> list[str]:
+    center = centers[draft.center]
+    return [center.id, feeds.feed_id(styles[draft.center][1].id_format, center.code,
+                                     feeds.PRODUCT_ID_DIGITS, draft.sequence)]
+
+
 def _near_duplicate_truth(products: list[ProductDraft], centers: tuple[CenterPlan, ...],
                           styles: list[tuple[IncidentStyle, ProductStyle]]
                           ) -> list[dict[str, Any]]:
@@ -456,9 +502,7 @@ def _near_duplicate_truth(products: list[ProductDraft], centers: tuple[CenterPla
             clusters.setdefault(draft.cluster, []).append(draft)
     return [
         {
-            "products": [[centers[d.center].id,
-                          feeds.feed_id(styles[d.center][1].id_format, centers[d.center].code,
-                                        feeds.PRODUCT_ID_DIGITS, d.sequence)]
+            "products": [_product_key(d, centers, styles)
                          for d in sorted(members, key=lambda d: d.center)],
             "topic": members[0].topics[0],
             "area": members[0].cluster_county,

@@ -84,6 +84,7 @@ class Events:
     template: np.ndarray  # narrative template number within the category
     group: np.ndarray  # event number of the first report of the same real-world event
     hot_spot: np.ndarray  # number of the hot spot that planted the event, -1 for none
+    surge: np.ndarray  # number of the temporal surge that planted the event, -1 for none
 
     def __len__(self) -> int:
         return len(self.county)
@@ -226,6 +227,7 @@ def new_events(county: np.ndarray, category: np.ndarray, occurred_s: np.ndarray,
         delay_s=report_delays(count, rng), longitude=np.zeros(count), latitude=np.zeros(count),
         has_coordinates=np.ones(count, dtype=bool), group=np.zeros(count, dtype=np.int64),
         hot_spot=np.full(count, -1, dtype=np.int8),
+        surge=np.full(count, -1, dtype=np.int8),
         **event_attributes(category, rng),
     )
 
@@ -325,6 +327,94 @@ def planted_in_window(events: Events, spots: list[HotSpot], span: TimeSpan) -> l
         replace(spot, extra_incidents=int(np.count_nonzero(
             (events.hot_spot == number) & (day >= spot.first_day) & (day < spot.last_day))))
         for number, spot in enumerate(spots)
+    ]
+
+
+@dataclass(frozen=True)
+class Surge:
+    """One category rising in one whole region for a few weeks (a trend anomaly, not a
+    spatial cluster)."""
+
+    category: int
+    region: int
+    first_day: int  # inclusive, days after span start
+    last_day: int  # exclusive
+    factor: float  # the category's rate in the region during the surge over its usual rate
+    extra_incidents: int
+
+
+SURGE_FACTOR = 3.0
+SURGE_WEEKS = (4, 6)  # shortest and longest surge
+SURGE_EARLIEST_DAY = 150  # leaves every surge a full trailing baseline before it
+
+
+def choose_surges(geography: StateGeography, model: ActivityModel, span: TimeSpan,
+                  total_incidents: int, count: int, hot_spots: list[HotSpot],
+                  rng: np.random.Generator) -> list[Surge]:
+    """``count`` surges in busy (category, region) cells that no hot spot touches, each in its
+    own category and region; the last one runs up to today, the others lie apart in the past."""
+    regions = geography.region_of_county
+    region_count = int(regions.max()) + 1
+    share = np.zeros((len(CATEGORIES), region_count))
+    for county in range(geography.county_count):
+        share[:, regions[county]] += model.county_weight[county] * model.category_mix[county]
+    for spot in hot_spots:
+        for county in spot.counties:
+            share[spot.category, regions[county]] = 0.0
+    available = share > 0
+    day_weights = span.day_weights()
+    past_slots = np.linspace(SURGE_EARLIEST_DAY, span.days - 7 * SURGE_WEEKS[1] - 90, count)
+    surges: list[Surge] = []
+    for number in range(count):
+        cells = np.argwhere(available)
+        if len(cells) == 0:
+            raise ValueError(f"{geography.state}: no room for {count} separate surges")
+        # Among the busiest fifth of the cells left: a surge in a cell of a few incidents a
+        # month is noise, not a trend.
+        busiest = cells[np.argsort(-share[available], kind="stable")[:max(3, len(cells) // 5)]]
+        weights = share[busiest[:, 0], busiest[:, 1]]
+        category, region = busiest[rng.choice(len(busiest), p=weights / weights.sum())]
+        available[category, :] = False
+        available[:, region] = False
+        duration = 7 * int(rng.integers(SURGE_WEEKS[0], SURGE_WEEKS[1] + 1))
+        if number == count - 1:
+            first_day = span.days - duration  # still going on today
+        else:
+            first_day = int(past_slots[number]) + int(rng.integers(0, 30))
+        expected = total_incidents * share[category, region] * day_weights[
+            first_day:first_day + duration].sum()
+        extra = round((SURGE_FACTOR - 1) * expected)
+        surges.append(Surge(int(category), int(region), first_day, first_day + duration,
+                            SURGE_FACTOR, extra))
+    return surges
+
+
+def surge_events(surges: list[Surge], geography: StateGeography, model: ActivityModel,
+                 span: TimeSpan, rng: np.random.Generator) -> Events:
+    parts: list[Events] = []
+    for number, surge in enumerate(surges):
+        counties = np.flatnonzero(geography.region_of_county == surge.region)
+        weights = model.county_weight[counties] * model.category_mix[counties, surge.category]
+        county = rng.choice(counties, size=surge.extra_incidents, p=weights / weights.sum())
+        category = np.full(surge.extra_incidents, surge.category)
+        occurred = sample_times(surge.extra_incidents, span, rng, surge.first_day,
+                                surge.last_day)
+        part = new_events(county, category, occurred, rng)
+        part.surge[:] = number
+        parts.append(part)
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.append(part)
+    return combined
+
+
+def surges_in_window(events: Events, surges: list[Surge], span: TimeSpan) -> list[Surge]:
+    """The surges with ``extra_incidents`` counting the planted events still in their window."""
+    day = (events.occurred_s - span.start_s) // DAY_S
+    return [
+        replace(surge, extra_incidents=int(np.count_nonzero(
+            (events.surge == number) & (day >= surge.first_day) & (day < surge.last_day))))
+        for number, surge in enumerate(surges)
     ]
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from dashboard.demo.geography import CenterPlan, StateGeography
 from dashboard.demo.incidents import CATEGORIES, DAY_S, TimeSpan
 from dashboard.demo.text import (
+    MARKUP_PRODUCT_TITLE,
     NEAR_DUPLICATE_REWORDING,
     NEAR_DUPLICATE_SUMMARY,
     NEAR_DUPLICATE_TITLES,
@@ -40,7 +41,15 @@ SPECIAL_EVENT_TOPICS = ("counterterrorism", "sar_analysis", "critical_infrastruc
 # Two products on one subject, from different centers, this close in time and with touching
 # areas would read as duplicates; ordinary products avoid it.
 SAME_SUBJECT_WINDOW_S = 10 * DAY_S
-NEAR_DUPLICATE_SPREAD_S = 5 * DAY_S
+NEAR_DUPLICATE_SPREAD_DAYS = 5
+NEAR_DUPLICATE_SPREAD_S = NEAR_DUPLICATE_SPREAD_DAYS * DAY_S
+# The last near-duplicate cluster falls in these last days of the span, so the default views
+# (products current over the last 90 days) show one.
+RECENT_CLUSTER_DAYS = 40
+# Every topic x region with incidents, the planted gaps aside, gets a product at least this
+# often, so that the planted gaps are the only cells with activity and no current product.
+COVERAGE_FLOOR_DAYS = 60
+FLOOR_PRODUCT_TYPES = ("bulletin", "situational_awareness", "assessment")
 INCIDENT_LOOKBACK_S = 45 * DAY_S
 
 
@@ -62,6 +71,7 @@ class ProductDraft:
     incident_sequences: list[int] = field(default_factory=list)
     cluster: int | None = None  # near-duplicate cluster number
     cluster_county: str = ""  # the county (FIPS) every member of the cluster covers
+    markup: bool = False  # the title carries markup (must be escaped wherever shown)
     sequence: int = 0  # 1.. per center in publication order
 
 
@@ -159,9 +169,10 @@ class ProductPlanner:
 
     # --- drafting -------------------------------------------------------------------------
 
-    def _published(self, count: int, first_day: int = 0) -> np.ndarray:
-        """Weekday business hours, local time."""
-        days = np.arange(first_day, self.span.days)
+    def _published(self, count: int, first_day: int = 0, last_day: int | None = None
+                   ) -> np.ndarray:
+        """Weekday business hours, local time, on days ``first_day`` .. ``last_day`` - 1."""
+        days = np.arange(first_day, self.span.days if last_day is None else last_day)
         start_weekday = datetime.fromtimestamp(self.span.start_s, UTC).weekday()
         weekdays = days[(days + start_weekday) % 7 < 5]
         day = self.rng.choice(weekdays, size=count)
@@ -238,7 +249,8 @@ class ProductPlanner:
 
     def draft_near_duplicates(self, cluster_count: int) -> list[ProductDraft]:
         """Clusters of 2-3 products by different centers: one topic, one shared county,
-        published within five days, titles and summaries lightly reworded."""
+        published within five days, titles and summaries lightly reworded. The last cluster
+        is recent, and its first member's title carries markup."""
         covering = [[c for c in range(len(self.centers)) if n in set(self.aor[c].tolist())]
                     for n in range(self.geography.county_count)]
         shared = np.array([n for n, centers in enumerate(covering) if len(centers) >= 2])
@@ -253,7 +265,11 @@ class ProductPlanner:
                                                2 + int(self.rng.random() < 0.4)))
             topic = str(self.rng.choice(topics))
             subject = str(self.rng.choice(PRODUCT_SUBJECTS[topic]))
-            base = int(self._published(1, first_day=30)[0])
+            recent = cluster == cluster_count - 1
+            # Every member is published before the span ends (a later one would be rejected).
+            base = int(self._published(
+                1, first_day=self.span.days - RECENT_CLUSTER_DAYS if recent else 30,
+                last_day=self.span.days - NEAR_DUPLICATE_SPREAD_DAYS - 1)[0])
             area_label = self.geography.county_label(county)
             product_type = str(self.rng.choice(["bulletin", "situational_awareness"]))
             facts = {
@@ -275,12 +291,78 @@ class ProductPlanner:
                 values = {"subject": subject, "Subject": capitalized(subject),
                           "area": area_label, **facts}
                 draft.title = NEAR_DUPLICATE_TITLES[rank].format(**values)
+                if recent and rank == 0:
+                    draft.title += MARKUP_PRODUCT_TITLE
+                    draft.markup = True
                 summary = NEAR_DUPLICATE_SUMMARY.format(**values)
                 for original, replacement in NEAR_DUPLICATE_REWORDING[rank]:
                     summary = summary.replace(original, replacement, 1)
                 draft.summary = summary
                 drafts.append(draft)
         return drafts
+
+    def draft_coverage_floor(self, drafts: list[ProductDraft], activity: np.ndarray
+                             ) -> list[ProductDraft]:
+        """Extra products wherever a topic x region with incidents (``activity``: categories x
+        regions), the planted gaps aside, would otherwise go more than COVERAGE_FLOOR_DAYS
+        without one."""
+        written = [((d.published_s - self.span.start_s) // DAY_S, set(d.topics),
+                    self._covered_counties(d)) for d in drafts]
+        gaps = {(gap.topic, gap.region) for gap in self.gaps}
+        extra: list[ProductDraft] = []
+        for topic_number, topic in enumerate(CATEGORIES):
+            for region in range(len(self.region_ids)):
+                if activity[topic_number, region] == 0 or (topic, region) in gaps:
+                    continue
+                counties = self.region_counties[region]
+                days = sorted(int(day) for day, topics, area in written
+                              if topic in topics and area & counties)
+                last = 0
+                for day in [*days, self.span.days]:
+                    while day - last > COVERAGE_FLOOR_DAYS:
+                        first = last + int(self.rng.integers(COVERAGE_FLOOR_DAYS // 2,
+                                                             COVERAGE_FLOOR_DAYS - 7))
+                        draft = self._floor_draft(topic, region, first)
+                        if draft is None:
+                            break
+                        extra.append(draft)
+                        last = int((draft.published_s - self.span.start_s) // DAY_S)
+                    last = max(last, day)
+        return extra
+
+    def _floor_draft(self, topic: str, region: int, first_day: int) -> ProductDraft | None:
+        """A one-topic product on ``region`` by a center whose AOR reaches it, published in
+        the week from ``first_day``."""
+        region_id = self.region_ids[region]
+        counties = self.region_counties[region]
+        writers = [c for c, plan in enumerate(self.centers) if plan.statewide
+                   or region_id in plan.aor_regions
+                   or counties & set(self.geography.fips[self.aor[c]].tolist())]
+        if not writers:
+            return None
+        weights = self.center_topic_counts[writers, CATEGORIES.index(topic)] + 1.0
+        center = int(self.rng.choice(writers, p=weights / weights.sum()))
+        plan = self.centers[center]
+        own = sorted(counties & set(self.geography.fips[self.aor[center]].tolist()))
+        if plan.statewide or region_id in plan.aor_regions:
+            area_counties, area_regions = [], [region_id]
+        else:
+            size = min(len(own), int(self.rng.integers(1, 3)))
+            area_counties = sorted(map(str, self.rng.choice(own, size=size, replace=False)))
+            area_regions = []
+        product_type = str(self.rng.choice(FLOOR_PRODUCT_TYPES))
+        draft = ProductDraft(
+            center=center,
+            published_s=int(self._published(1, first_day=first_day,
+                                            last_day=min(first_day + 7, self.span.days))[0]),
+            product_type=product_type, topics=[topic], counties=area_counties,
+            regions=area_regions, statewide=False, audience="law_enforcement",
+            tlp=str(self.rng.choice(TLP_MARKINGS, p=PRODUCT_TLP_SHARES)),
+        )
+        draft.area_label = self._area_label(draft)
+        draft.subject = str(self.rng.choice(PRODUCT_SUBJECTS[topic]))
+        draft.incident_sequences = self._cite_incidents(draft)
+        return draft
 
     def _near_duplicate_area(self, center: int, county: int, fips: str
                              ) -> tuple[list[str], list[str]]:

@@ -104,6 +104,8 @@ MARKUP_NARRATIVES = (
     "Witness statement attached <iframe src=\"javascript:alert(1)\"></iframe> see report.",
     "Details in [the linked note](javascript:alert(1)) <b>urgent</b> review requested.",
 )
+# Appended to one product title: feed titles are untrusted too.
+MARKUP_PRODUCT_TITLE = " <img src=x onerror=alert('title')>"
 
 # Subjects analysts write about, per topic; titles and summaries are built around them.
 PRODUCT_SUBJECTS: dict[str, tuple[str, ...]] = {
