@@ -345,11 +345,35 @@ PURGE_LOG = Table(
     indexes=(("table_name", "center_id", "record_id"),),
 )
 
+DISSEMINATIONS = Table(
+    "disseminations",
+    "Dissemination log (28 CFR 23.20(f)): one row per briefing released, saying who made it, "
+    "for whom, why and when. Append-only like the audit trail.",
+    (
+        Field("dissemination_id", "integer", "Row id.", required=True, autoincrement=True),
+        Field("at", "datetime", "When the briefing was produced, UTC.", required=True),
+        Field("username", "text", "Who produced it (whose view it holds).", True, max_length=100),
+        Field("audience", "text", "Audience it was released to (taxonomy key).",
+              vocabulary="audiences"),
+        Field("purpose", "text", "Why: the need-to-know or right-to-know it answers.",
+              required=True, max_length=2000),
+        Field("file_name", "text", "Archived file name.", required=True, max_length=300),
+        Field("format", "text", "pdf or html.", required=True),
+        Field("marking", "text", "TLP marking it carried.", required=True, vocabulary="tlp"),
+        Field("rows", "integer", "Incident and product records its figures draw on.", True,
+              minimum=0),
+        Field("content_hash", "text", "SHA-256 of its content (figures and text, not the "
+              "generation time): the same hash means the same briefing.", required=True),
+    ),
+    primary_key=("dissemination_id",),
+    indexes=(("at",),),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
         CENTERS, CENTER_AOR, REGIONS, INCIDENTS, PRODUCTS, PRODUCT_COVERAGE, INCIDENT_LINKS,
-        QUARANTINE, INGEST_RUNS, USERS, AUDIT_LOG, PURGE_LOG,
+        QUARANTINE, INGEST_RUNS, USERS, AUDIT_LOG, PURGE_LOG, DISSEMINATIONS,
     )
 }
 FEED_TABLES = ("incidents", "products")
