@@ -33,8 +33,12 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     "Coverage": [
         ("pages/coverage.py", "Coverage gaps & redundancy", ":material/grid_view:", "coverage"),
     ],
+    "Briefing": [
+        ("pages/briefing.py", "Briefing", ":material/description:", "briefing"),
+    ],
     "Data": [
         ("pages/data_health.py", "Data health", ":material/monitor_heart:", "data_health"),
+        ("pages/admin.py", "Administration", ":material/admin_panel_settings:", "admin"),
     ],
 }
 
@@ -71,5 +75,11 @@ with st.sidebar:
 filters = render_filter_sidebar(config, today_in(context))
 render_marking_banner(marking_slot, marking_on_screen(context, context.cache_key, filters,
                                                       today_in(context)))
+cautioned = [config.taxonomy.categories[key].label for key in filters.categories
+             if config.taxonomy.categories[key].first_amendment_caution]
+if cautioned:
+    st.warning(f"{', '.join(cautioned)} may touch First Amendment-protected activity: only "
+               "criminal conduct or reasonable suspicion of it belongs here (28 CFR 23.20(b)); "
+               "speech, assembly and religion alone never do.", icon=":material/gavel:")
 record_page_view(context, navigation.url_path or "overview", filters)
 navigation.run()

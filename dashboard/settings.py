@@ -121,6 +121,27 @@ class AnomalySettings(Strict):
         1.5, ge=1, description="A bucket must hold at least this many times its expected count.")
 
 
+class BriefingSettings(Strict):
+    """Marked briefing snapshots (README: Briefings)."""
+
+    title: str = Field("Threat briefing", description="Title on a briefing's cover, before "
+                       "the deployment's own title (e.g. 'Threat briefing: California Threat "
+                       "Picture').")
+    caveat: str = Field(
+        "Contains criminal intelligence information (28 CFR Part 23). Share only as the marking "
+        "allows; release beyond the stated audience needs the originating center's consent.",
+        description="Caveat line printed under the marking at the top and bottom of every page.")
+    archive_dir: str = Field(
+        "data/briefings", description="Folder where every briefing is archived with its JSON "
+        "manifest (a relative path is taken from the working directory; `brief --archive` "
+        "wins).")
+    minimum_marking: Tlp = Field(
+        "TLP:CLEAR", description="Lowest marking a briefing carries; it is raised to the most "
+        "restrictive record the briefing draws on, or to the marking its author chooses.")
+    top_rows: int = Field(10, ge=1, le=50, description="Rows in each ranked table of a briefing "
+                          "(hot spots, gaps, clusters, anomalies, products).")
+
+
 Role = Literal["admin", "leadership", "analyst", "partner"]
 
 
@@ -181,6 +202,8 @@ class Settings(Strict):
                                        description="Sign-in, sessions, markings and retention.")
     anomalies: AnomalySettings = Field(
         default_factory=AnomalySettings, description="How the Trends page flags anomalies.")
+    briefing: BriefingSettings = Field(
+        default_factory=BriefingSettings, description="Marked briefing snapshots (PDF, HTML).")
 
     @field_validator("timezone")
     @classmethod
@@ -481,6 +504,7 @@ CONFIG_REFERENCE_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("settings.toml [anomalies]", AnomalySettings),
     ("settings.toml [security]", SecuritySettings),
     ("settings.toml [security.oidc]", OidcSettings),
+    ("settings.toml [briefing]", BriefingSettings),
     ("taxonomy.toml", Taxonomy),
     ("taxonomy.toml [categories.KEY]", Category),
     ("regions.toml [[regions]]", Region),

@@ -55,6 +55,8 @@ def expected_valid() -> pl.DataFrame:
     return feed_frame().select(
         pl.lit("rifc").alias("center_id"),
         *[pl.col(name) for name in FEED_SCHEMA],
+        # The feeds name no TLP:RED recipients.
+        pl.lit(None, pl.List(pl.String)).alias("recipients"),
     ).with_columns(pl.col("tlp").fill_null("TLP:AMBER"))
 
 

@@ -173,3 +173,20 @@ def most_restrictive(markings: Iterable[str | None]) -> str:
     """The most restrictive TLP marking among ``markings`` (TLP:CLEAR when there is none)."""
     known = [marking for marking in markings if marking in TLP_RANK]
     return max(known, key=TLP_RANK.__getitem__, default="TLP:CLEAR")
+
+
+def may_receive_briefing(viewer: Viewer, marking: str, author: str, author_center: str) -> bool:
+    """Whether ``viewer`` may open an archived briefing. A briefing marked M holds only records
+    its author could see, none marked above M, so: up to TLP:AMBER, anyone whose limit reaches
+    M; TLP:AMBER+STRICT, only inside the author's center; TLP:RED, only its author (its
+    records' named recipients are not kept with it). Partners never: they see aggregates in
+    the app only."""
+    if viewer.aggregates_only or marking not in TLP_RANK:
+        return False
+    if TLP_RANK[viewer.max_tlp] < TLP_RANK[marking]:
+        return False
+    if marking == "TLP:RED":
+        return viewer.username == author
+    if marking == "TLP:AMBER+STRICT":
+        return viewer.center_id == author_center
+    return True
