@@ -1,4 +1,4 @@
-"""The `threat-picture` command: demo, ingest, status, serve.
+"""The `threat-picture` command: demo, ingest, status, analyze, brief, serve, users, purge.
 
 Every command exits non-zero with one line naming what is wrong; long work shows progress.
 """
@@ -231,6 +231,120 @@ def analyze(
 
 
 @app.command()
+def brief(
+    period: Annotated[str, typer.Option("--period", help="7d, 28d, 90d or ytd.")] = "7d",
+    file_format: Annotated[str, typer.Option("--format", help="pdf or html.")] = "pdf",
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the file here, its manifest beside it as PATH.json.")] = None,
+    user: UserOption = None,
+    audience: Annotated[str | None, typer.Option(
+        "--audience", help="Who receives it: a key of taxonomy.toml [audiences].")] = None,
+    purpose: Annotated[str, typer.Option(
+        "--purpose", help="Why it is released, for the dissemination log.")]
+    = "Scheduled briefing",
+    marking: Annotated[str | None, typer.Option(
+        "--marking", help="Mark it at least this (e.g. TLP:AMBER); never below the most "
+        "restrictive record it draws on.")] = None,
+    region: Annotated[list[str] | None, typer.Option(
+        "--region", help="Region id (repeatable).", show_default=False)] = None,
+    county: Annotated[list[str] | None, typer.Option(
+        "--county", help="County FIPS or name (repeatable).", show_default=False)] = None,
+    category: Annotated[list[str] | None, typer.Option(
+        "--category", help="Threat category key (repeatable).", show_default=False)] = None,
+    center: Annotated[list[str] | None, typer.Option(
+        "--center", help="Reporting center id (repeatable).", show_default=False)] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Last day of the period, YYYY-MM-DD (default: today in the "
+        "deployment's time zone).")] = None,
+    archive: Annotated[Path | None, typer.Option(
+        "--archive", help="Archive folder (default: settings.toml [briefing] archive_dir).")]
+    = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Write a marked briefing (PDF or self-contained HTML) for cron: the file and its JSON
+    manifest go into the archive folder, and the release is logged (dissemination log and
+    audit trail). It holds only what --user may see; partners may not produce one."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from dashboard.analytics.filters import Filters
+    from dashboard.briefing.archive import archive_folder, produce
+    from dashboard.briefing.compose import (
+        BRIEFING_PERIODS,
+        FORMATS,
+        BriefingError,
+        compose_from_store,
+    )
+
+    if period not in BRIEFING_PERIODS:
+        fail(f"--period: {period!r} is not one of {', '.join(BRIEFING_PERIODS)}")
+    if file_format not in FORMATS:
+        fail(f"--format: {file_format!r} is not one of {', '.join(FORMATS)}")
+    project, engine = _open(config, store)
+    filters = Filters(period=period, **_brief_filters(project, region, county, category,
+                                                      center))
+    if audience is not None and audience not in project.taxonomy.audiences:
+        fail(f"--audience: unknown audience {audience!r} (known: "
+             f"{', '.join(project.taxonomy.audiences)})")
+    timezone = ZoneInfo(project.settings.timezone)
+    try:
+        today = date.fromisoformat(as_of) if as_of else datetime.now(timezone).date()
+    except ValueError:
+        fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)")
+    viewer = _viewer(engine, project, user)
+    if viewer.aggregates_only:
+        fail(f"user {viewer.username!r} is a partner: partners receive briefings, they do not "
+             "produce them")
+    folder = archive_folder(project.settings.briefing.archive_dir, archive)
+    try:
+        with progress_bar("Briefing") as update:
+            briefing = compose_from_store(
+                engine, project, viewer, filters, today, audience=audience,
+                marking_floor=marking, progress=lambda step, done: update(step, 0.7 * done))
+            update(f"rendering {file_format.upper()}", 0.75)
+            produced = produce(engine, briefing.stamped(datetime.now(UTC)), file_format,
+                               purpose, folder, out=out)
+            update("archived and logged", 1.0)
+    except (BriefingError, OSError) as error:
+        fail(str(error))
+    console.print(f"{briefing.marking} briefing ({briefing.period.label()}, "
+                  f"{briefing.records_drawn_on:,} records drawn on) archived as "
+                  f"{produced.path} with its manifest {produced.manifest_path.name}"
+                  + (f"; copied to {out}" if out else "") + ".", highlight=False,
+                  soft_wrap=True)
+
+
+def _brief_filters(project: ProjectConfig, regions: list[str] | None,
+                   counties: list[str] | None, categories: list[str] | None,
+                   centers: list[str] | None) -> dict[str, tuple[str, ...]]:
+    """The place, topic and center filters of `brief`, each checked against the deployment
+    (a county by FIPS or by name)."""
+    vocabularies = project.vocabularies()
+    by_name = {name.lower(): fips for fips, name in project.county_names.items()
+               if fips in vocabularies["counties"]}
+    chosen: dict[str, tuple[str, ...]] = {}
+    for option, key, values in (("region", "regions", regions),
+                                ("category", "categories", categories),
+                                ("center", "centers", centers)):
+        for value in values or []:
+            if value not in vocabularies[key]:
+                fail(f"--{option}: unknown {option} {value!r} (known: "
+                     f"{', '.join(sorted(vocabularies[key]))})")
+        chosen[key] = tuple(dict.fromkeys(values or []))
+    fips = []
+    for value in counties or []:
+        found = value if value in vocabularies["counties"] else by_name.get(
+            value.lower().removesuffix(" county"))
+        if found is None:
+            fail(f"--county: {value!r} is not a county FIPS or name of "
+                 f"{project.settings.state}")
+        fips.append(found)
+    chosen["counties"] = tuple(dict.fromkeys(fips))
+    return chosen
+
+
+@app.command()
 def serve(
     config: ConfigOption = None,
     store: StoreOption = None,
@@ -284,6 +398,47 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, command, env)
+
+
+@app.command()
+def bench(
+    incidents: Annotated[int, typer.Option("--incidents", min=2_000, help="Size of the demo "
+                                           "data to generate and measure.")] = 1_000_000,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="SQLAlchemy URL to bench (default: a fresh SQLite file in the work "
+        "folder); a postgresql+psycopg:// URL benches PostgreSQL, in a schema of the bench's "
+        "own.")] = None,
+    reuse: Annotated[bool, typer.Option(
+        "--reuse", help="Measure the store a previous run left (no generation, no ingest).")]
+    = False,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per measurement after "
+                                        "a warm-up run; the median is reported.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the report as Markdown "
+                                             "here.")] = None,
+    work: Annotated[Path, typer.Option("--work", help="Folder for the demo data and SQLite "
+                                       "stores.")] = Path("data/bench"),
+) -> None:
+    """Measure ingest, cold start, every page, the map, Gi*, coverage, a PDF briefing and a
+    pandas reference against the speed targets (issue 7)."""
+    from dashboard.bench.report import markdown
+    from dashboard.bench.run import BenchError, BenchOptions, run_bench
+
+    options = BenchOptions(incidents=incidents, store=store, reuse=reuse, repeat=repeat,
+                           work_dir=work)
+    try:
+        with progress_bar(f"Bench, {incidents:,} incidents") as update:
+            report = run_bench(options, progress=lambda step, done, total: update(
+                f"{step} ({done}/{total})", done / max(total, 1)))
+    except (BenchError, StoreError, ConfigError) as error:
+        fail(str(error))
+    text = markdown(report)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        Console().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _viewer(engine: sa.Engine, project: ProjectConfig, username: str | None) -> Viewer:

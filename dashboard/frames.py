@@ -1,16 +1,28 @@
-"""Canonical tables -> Polars frames with the schema's dtypes."""
+"""Canonical tables -> Polars frames with the schema's dtypes.
+
+The picture frames (a million incidents and more) are read as Arrow columns in one snapshot of
+the store where a columnar reader serves it (:mod:`dashboard.columnar`); every other read, and
+the fallback, goes through SQLAlchemy, with SQLite's raw values (stored text of times and
+lists, 0/1 booleans) converted by Polars a column at a time rather than by Python per value.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
+from dashboard.columnar import read_snapshot
 from dashboard.schema import polars_schema
 from dashboard.store import data_version as data_version_of
+from dashboard.store import data_version_query
 from dashboard.store import table as sql_table
+
+# How SQLAlchemy (and dashboard.ingest.write) store a DateTime in SQLite: UTC, no offset.
+SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 
 
 def read_frame(
@@ -21,21 +33,74 @@ def read_frame(
 ) -> pl.DataFrame:
     """Rows of one canonical table (optionally some columns / rows), typed by the schema."""
     table = sql_table(table_name)
-    schema = polars_schema(table_name)
-    names = list(columns) if columns is not None else list(schema)
-    query = sa.select(*[table.c[name] for name in names])
+    wanted = _wanted(table_name, columns)
+    query = _select(table_name, wanted)
     if where is not None:
         query = query.where(where)
     if isinstance(connection, sa.Engine):
         with connection.connect() as opened:
-            rows = opened.execute(query).all()
-    else:
-        rows = connection.execute(query).all()
+            return _read_rows(opened, table, query, wanted)
+    return _read_rows(connection, table, query, wanted)
+
+
+def _wanted(table_name: str, columns: Sequence[str] | None) -> pl.Schema:
+    schema = polars_schema(table_name)
+    names = list(columns) if columns is not None else list(schema)
+    return pl.Schema({name: schema[name] for name in names})
+
+
+def _select(table_name: str, wanted: pl.Schema) -> sa.Select[Any]:
+    table = sql_table(table_name)
+    return sa.select(*[table.c[name] for name in wanted])
+
+
+def _read_rows(connection: sa.Connection, table: sa.Table, query: sa.Select[Any],
+               wanted: pl.Schema) -> pl.DataFrame:
+    if connection.dialect.name != "sqlite":
+        return _frame_of_rows(connection.execute(query).all(), wanted)
+    # SQLite: the stored text of times and lists and the 0/1 of booleans, straight from the
+    # driver; Polars parses them a column at a time (SQLAlchemy would, a value at a time).
+    raw = sa.select(*[sa.type_coerce(table.c[name], _raw_sqlite_type(dtype)).label(name)
+                      for name, dtype in wanted.items()])
+    if query.whereclause is not None:
+        raw = raw.where(query.whereclause)
+    result = connection.execute(raw)
+    try:
+        rows = result.cursor.fetchall()  # plain tuples: no Row object per row
+    finally:
+        result.close()
+    try:
+        frame = pl.DataFrame(rows, schema={name: _raw_polars_type(dtype)
+                                           for name, dtype in wanted.items()}, orient="row")
+        return to_schema(frame, wanted)
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        # A value stored in another form than this code writes: SQLAlchemy's typed rows.
+        return _frame_of_rows(connection.execute(query).all(), wanted)
+
+
+def _raw_sqlite_type(dtype: pl.DataType) -> sa.types.TypeEngine[Any]:
+    if isinstance(dtype, pl.Datetime | pl.List):
+        return sa.Text()
+    if isinstance(dtype, pl.Boolean):
+        return sa.Integer()
+    return sa.types.NullType()
+
+
+def _raw_polars_type(dtype: pl.DataType) -> pl.DataType:
+    if isinstance(dtype, pl.Datetime | pl.List):
+        return pl.String()
+    if isinstance(dtype, pl.Boolean):
+        return pl.Int64()
+    return dtype
+
+
+def _frame_of_rows(rows: Sequence[Any], wanted: pl.Schema) -> pl.DataFrame:
+    """Typed rows as the driver and SQLAlchemy return them -> the schema's dtypes."""
     if not rows:
-        return pl.DataFrame(schema={name: schema[name] for name in names})
-    frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
-    return frame.with_columns(as_schema_dtype(pl.col(name), frame.schema[name], schema[name])
-                              for name in names)
+        return pl.DataFrame(schema=wanted)
+    frame = pl.DataFrame(rows, schema=list(wanted), orient="row", infer_schema_length=None)
+    return frame.with_columns(as_schema_dtype(pl.col(name), frame.schema[name], dtype)
+                              for name, dtype in wanted.items())
 
 
 def as_schema_dtype(column: pl.Expr, actual: pl.DataType, wanted: pl.DataType) -> pl.Expr:
@@ -45,6 +110,29 @@ def as_schema_dtype(column: pl.Expr, actual: pl.DataType, wanted: pl.DataType) -
             return column.dt.replace_time_zone("UTC")
         return column.dt.convert_time_zone("UTC")
     return column.cast(wanted)
+
+
+def to_schema(frame: pl.DataFrame, wanted: pl.Schema) -> pl.DataFrame:
+    """Columns as a driver delivers them column-wise (times and lists possibly as stored text,
+    booleans as 0/1, an all-null column of any type) -> the schema's dtypes. Raises on a
+    value that does not parse, so the caller can take the row-wise path."""
+    if frame.height == 0:
+        # (Literal columns alone would make a one-row frame.)
+        return pl.DataFrame(schema=wanted)
+    columns = []
+    for name, dtype in wanted.items():
+        actual = frame.schema[name]
+        column = pl.col(name)
+        if frame[name].null_count() == frame.height:
+            columns.append(pl.lit(None, dtype).alias(name))
+        elif isinstance(dtype, pl.Datetime) and actual == pl.String:
+            columns.append(column.str.to_datetime(SQLITE_DATETIME_FORMAT, time_unit="us",
+                                                  time_zone="UTC", strict=True).alias(name))
+        elif isinstance(dtype, pl.List) and actual == pl.String:
+            columns.append(column.str.json_decode(dtype).alias(name))
+        else:
+            columns.append(as_schema_dtype(column, actual, dtype).alias(name))
+    return frame.select(columns)
 
 
 @dataclass(frozen=True)
@@ -124,24 +212,39 @@ class PictureFrames:
     data_version: int
 
 
+# The canonical tables the picture frames are built from, and the columns read of each.
+PICTURE_TABLES: dict[str, Sequence[str] | None] = {
+    "incidents": INCIDENT_PICTURE_COLUMNS,
+    # The original each duplicate repeats: the Centers page pairs reports across centers.
+    "incident_links": ("center_id", "incident_id", "duplicate_of_center_id",
+                       "duplicate_of_incident_id"),
+    "products": ("center_id", "product_id", "title", "product_type", "published_at", "topics",
+                 "audience", "tlp", "recipients", "summary"),
+    "product_coverage": None, "regions": None, "centers": None, "center_aor": None,
+}
+
+
 def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
-    """Canonical tables -> analysis-ready frames (dates in ``timezone``, duplicates flagged)."""
-    with engine.connect() as connection:
-        version = data_version_of(connection)
-        incidents = read_frame(connection, "incidents", INCIDENT_PICTURE_COLUMNS)
-        # The original each duplicate repeats: the Centers page pairs reports across centers.
-        links = read_frame(connection, "incident_links", [
-            "center_id", "incident_id", "duplicate_of_center_id", "duplicate_of_incident_id"])
-        products = read_frame(connection, "products", [
-            "center_id", "product_id", "title", "product_type", "published_at", "topics",
-            "audience", "tlp", "recipients", "summary"])
-        coverage = read_frame(connection, "product_coverage")
-        regions = read_frame(connection, "regions")
-        centers = read_frame(connection, "centers")
-        center_aor = read_frame(connection, "center_aor")
-        quarantine_rows = int(connection.execute(
-            sa.select(sa.func.count()).select_from(sql_table("quarantine"))).scalar_one())
-    incidents = incidents.join(links, on=["center_id", "incident_id"], how="left").join(
+    """Canonical tables -> analysis-ready frames (dates in ``timezone``, duplicates flagged),
+    all read in one snapshot of the store (an ingest committing meanwhile shows up next
+    time)."""
+    wanted = {name: _wanted(name, columns) for name, columns in PICTURE_TABLES.items()}
+    queries: dict[str, sa.Select[Any]] = {name: _select(name, schema)
+                                          for name, schema in wanted.items()}
+    queries["data_version"] = data_version_query()
+    queries["quarantine_rows"] = sa.select(sa.func.count()).select_from(
+        sql_table("quarantine"))
+    tables = _arrow_tables(engine, queries, wanted)
+    if tables is None:
+        with engine.connect() as connection:
+            tables = {name: read_frame(connection, name, list(schema))
+                      for name, schema in wanted.items()}
+            tables["data_version"] = data_version_of(connection)
+            tables["quarantine_rows"] = connection.execute(
+                queries["quarantine_rows"]).scalar_one()
+    regions = tables["regions"]
+    incidents = tables["incidents"].join(
+        tables["incident_links"], on=["center_id", "incident_id"], how="left").join(
         regions.select("county_fips", "region_id"), on="county_fips", how="left")
     incidents = incidents.with_columns(
         pl.col("duplicate_of_incident_id").is_not_null().alias("is_duplicate"),
@@ -151,13 +254,31 @@ def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
     )
     return PictureFrames(
         incidents=incidents,
-        products=_with_covered_counties(products, coverage, regions, timezone),
+        products=_with_covered_counties(tables["products"], tables["product_coverage"],
+                                        regions, timezone),
         regions=regions,
-        centers=centers,
-        center_aor=center_aor,
-        quarantine_rows=quarantine_rows,
-        data_version=version,
+        centers=tables["centers"],
+        center_aor=tables["center_aor"],
+        quarantine_rows=int(tables["quarantine_rows"]),
+        data_version=int(tables["data_version"]),
     )
+
+
+def _arrow_tables(engine: sa.Engine, queries: Mapping[str, sa.Select[Any]],
+                  wanted: Mapping[str, pl.Schema]) -> dict[str, Any] | None:
+    """The frames (and scalars) through the columnar reader; None when it is not available
+    or a value does not convert column-wise (the caller then reads row by row)."""
+    arrow = read_snapshot(engine, queries)
+    if arrow is None:
+        return None
+    try:
+        tables: dict[str, Any] = {
+            name: to_schema(pl.DataFrame(arrow[name]), schema) for name, schema in wanted.items()}
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None
+    for name in queries.keys() - wanted.keys():
+        tables[name] = arrow[name].column(0)[0].as_py() if arrow[name].num_rows else 0
+    return tables
 
 
 def _with_covered_counties(products: pl.DataFrame, coverage: pl.DataFrame,

@@ -83,12 +83,17 @@ def table(name: str) -> sa.Table:
     return METADATA.tables[name]
 
 
-def data_version(engine: sa.Engine | sa.Connection) -> int:
-    """Changes whenever an ingest wrote something: the id of the last run that loaded rows."""
+def data_version_query() -> sa.Select[tuple[int]]:
+    """The data version: the id of the last ingest run that loaded rows (0 before any)."""
     runs = table("ingest_runs")
-    query = sa.select(sa.func.coalesce(sa.func.max(runs.c.run_id), 0)).where(
+    return sa.select(sa.func.coalesce(sa.func.max(runs.c.run_id), 0)).where(
         runs.c.status == "loaded"
     )
+
+
+def data_version(engine: sa.Engine | sa.Connection) -> int:
+    """Changes whenever an ingest wrote something: the id of the last run that loaded rows."""
+    query = data_version_query()
     if isinstance(engine, sa.Connection):
         return int(engine.execute(query).scalar_one())
     with engine.connect() as connection:

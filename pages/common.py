@@ -16,12 +16,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from dashboard.analytics.filters import Filters, period_of, to_query_params
 from dashboard.analytics.health import last_load_per_center
-from dashboard.analytics.picture import (
-    OverviewFigures,
-    filtered_incidents,
-    filtered_products,
-    overview_figures,
-)
+from dashboard.analytics.picture import OverviewFigures, markings_in_view, overview_figures
 from dashboard.frames import HealthFrames, PictureFrames, load_health_frames, load_picture_frames
 from dashboard.security import audit
 from dashboard.security.policy import (
@@ -190,11 +185,9 @@ def marking_on_screen(_context: PageContext, cache_key: tuple[object, ...], filt
                       today: date) -> str:
     """The most restrictive marking among the incidents and products the view includes."""
     frames = context_frames(_context)
-    period = period_of(filters, today)
-    county_to_region = _context.config.county_to_region
-    incidents = filtered_incidents(frames.incidents, filters, county_to_region, period)
-    products = filtered_products(frames.products, filters, county_to_region, period)
-    return most_restrictive([*incidents["tlp"].unique(), *products["tlp"].unique()])
+    return most_restrictive(markings_in_view(frames.incidents, frames.products, filters,
+                                             _context.config.county_to_region,
+                                             period_of(filters, today)))
 
 
 TLP_COLOURS = {"TLP:CLEAR": "#ffffff", "TLP:GREEN": "#33ff00", "TLP:AMBER": "#ffc000",

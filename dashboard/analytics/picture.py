@@ -61,41 +61,62 @@ def filtered_products(products: pl.DataFrame, filters: Filters,
     return products.filter(pl.all_horizontal(conditions)) if conditions else products
 
 
+def markings_in_view(incidents: pl.DataFrame, products: pl.DataFrame, filters: Filters,
+                     county_to_region: Mapping[str, str], period: Period) -> list[str]:
+    """Every TLP marking among the incidents and products under the filters (for the banner
+    that shows the most restrictive one); reads only the columns the filter needs."""
+    marked = incidents.lazy().filter(incident_filter(filters, county_to_region, period)) \
+        .select(pl.col("tlp").unique()).collect()
+    products_marked = filtered_products(products, filters, county_to_region, period)
+    return [*marked["tlp"].to_list(), *products_marked["tlp"].unique().to_list()]
+
+
 def kpis(incidents: pl.DataFrame, products: pl.DataFrame, quarantine_rows: int,
          filters: Filters, period: Period, county_to_region: Mapping[str, str]) -> list[Kpi]:
     """Headline figures for the period and the equal period before it."""
     previous = period.previous()
-    now_incidents = filtered_incidents(incidents, filters, county_to_region, period)
-    then_incidents = filtered_incidents(incidents, filters, county_to_region, previous)
+    now_count, now_sars, now_centers = _incident_kpis(incidents, filters, county_to_region,
+                                                      period)
+    then_count, then_sars, then_centers = _incident_kpis(incidents, filters, county_to_region,
+                                                         previous)
     now_products = filtered_products(products, filters, county_to_region, period)
     then_products = filtered_products(products, filters, county_to_region, previous)
     days = f"{period.days} days"
     return [
-        Kpi("Incidents", now_incidents.height, then_incidents.height,
+        Kpi("Incidents", now_count, then_count,
             f"Incidents that occurred in the {days}, against the {days} before."),
-        Kpi("SARs", int(now_incidents["is_sar"].sum()), int(then_incidents["is_sar"].sum()),
+        Kpi("SARs", now_sars, then_sars,
             "Suspicious activity reports (SAR category or an ISE-SAR behaviour code)."),
         Kpi("Products", now_products.height, then_products.height,
             "Analytic products published on the selected topics and area."),
-        Kpi("Centers reporting", now_incidents["center_id"].n_unique(),
-            then_incidents["center_id"].n_unique(),
+        Kpi("Centers reporting", now_centers, then_centers,
             "Centers with at least one incident in the period."),
         Kpi("Open quarantine", quarantine_rows, None,
             "Feed rows rejected by validation and waiting for their source to fix them."),
     ]
 
 
+def _incident_kpis(incidents: pl.DataFrame, filters: Filters,
+                   county_to_region: Mapping[str, str], period: Period) -> tuple[int, int, int]:
+    """Incidents, SARs and reporting centers in the period. Lazy, so only the columns the
+    filter and the counts need are read, not every column of a million rows."""
+    row = incidents.lazy().filter(incident_filter(filters, county_to_region, period)).select(
+        pl.len(), pl.col("is_sar").sum(), pl.col("center_id").n_unique(),
+    ).collect().row(0)
+    return int(row[0]), int(row[1] or 0), int(row[2] or 0)
+
+
 def change_table(incidents: pl.DataFrame, filters: Filters, period: Period,
                  county_to_region: Mapping[str, str], by: str) -> pl.DataFrame:
     """Counts by ``by`` in the period and the previous one, with change and % change."""
-    previous = period.previous()
-    scope = incidents.filter(incident_filter(filters, county_to_region)).filter(
-        pl.col("occurred_date").is_between(previous.start, period.end))
+    window = Period(period.previous().start, period.end)
     in_period = pl.col("occurred_date") >= period.start
-    table = scope.group_by(by).agg(
-        in_period.sum().cast(pl.Int64).alias("current"),
-        (~in_period).sum().cast(pl.Int64).alias("previous"),
-    )
+    # Lazy: one pass over the few columns the filter and the count need.
+    table = incidents.lazy().filter(incident_filter(filters, county_to_region, window)) \
+        .group_by(by).agg(
+            in_period.sum().cast(pl.Int64).alias("current"),
+            (~in_period).sum().cast(pl.Int64).alias("previous"),
+        ).collect()
     return table.with_columns(
         (pl.col("current") - pl.col("previous")).alias("change"),
         pl.when(pl.col("previous") > 0)
@@ -108,7 +129,12 @@ def counts_by_county(incidents: pl.DataFrame, regions: pl.DataFrame, filters: Fi
                      period: Period, county_to_region: Mapping[str, str]) -> pl.DataFrame:
     """Every county of the state (zeros included) with its count, rate per 1,000 km² and change
     against the previous period."""
-    changes = change_table(incidents, filters, period, county_to_region, "county_fips")
+    return county_counts(regions, change_table(incidents, filters, period, county_to_region,
+                                               "county_fips"))
+
+
+def county_counts(regions: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
+    """:func:`counts_by_county` from the county change table already computed."""
     table = regions.select("county_fips", "county_name", "region_id", "region_name", "area_km2")
     table = table.join(changes, on="county_fips", how="left").with_columns(
         pl.col("current").fill_null(0).alias("incidents"),
@@ -146,11 +172,12 @@ class OverviewFigures:
 def overview_figures(incidents: pl.DataFrame, products: pl.DataFrame, regions: pl.DataFrame,
                      quarantine_rows: int, filters: Filters, period: Period,
                      county_to_region: Mapping[str, str]) -> OverviewFigures:
+    by_county = change_table(incidents, filters, period, county_to_region, "county_fips")
     return OverviewFigures(
         kpis=kpis(incidents, products, quarantine_rows, filters, period, county_to_region),
         by_category=change_table(incidents, filters, period, county_to_region, "category"),
-        by_county=change_table(incidents, filters, period, county_to_region, "county_fips"),
+        by_county=by_county,
         by_region=change_table(incidents, filters, period, county_to_region, "region_id"),
-        county_counts=counts_by_county(incidents, regions, filters, period, county_to_region),
+        county_counts=county_counts(regions, by_county),
         latest=latest_products(products, filters, period, county_to_region),
     )

@@ -8,6 +8,8 @@ the original; every other report links to it. Nothing is deleted.
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
 EARTH_RADIUS_KM = 6371.0088
@@ -31,20 +33,16 @@ def candidate_pairs(incidents: pl.DataFrame, max_km: float, max_minutes: float) 
         # Order of reports: by time, then center and id, so "first" is well defined.
         pl.struct("occurred_at", "center_id", "incident_id").rank("dense").alias("order"),
     )
-    # Reports at most one window apart fall in the same or adjacent buckets; joining each
-    # report to the others' bucket and bucket + 1 finds every such pair at least once.
-    shifted = pl.concat([base, base.with_columns(pl.col("bucket") + 1)])
-    pairs = base.join(shifted, on=["category", "bucket"], suffix="_b").filter(
-        pl.col("center_id") != pl.col("center_id_b")
-    )
+    found = pl.concat([_located_pairs(base, max_km), _unlocated_pairs(base)])
     # Orient every pair earliest-first, so the same pair found twice collapses to one.
-    left = [c for c in pairs.columns if not c.endswith("_b") and c not in ("category", "bucket")]
-    swap = pl.col("order") > pl.col("order_b")
-    pairs = pairs.with_columns(
-        *[pl.when(swap).then(pl.col(f"{c}_b")).otherwise(pl.col(c)).alias(c) for c in left],
-        *[pl.when(swap).then(pl.col(c)).otherwise(pl.col(f"{c}_b")).alias(f"{c}_b")
-          for c in left],
-    ).with_columns(
+    found = found.filter(pl.col("order") != pl.col("order_b")).select(
+        pl.min_horizontal("order", "order_b").alias("order"),
+        pl.max_horizontal("order", "order_b").alias("order_b"),
+    ).unique()
+    attributes = base.drop("bucket")
+    pairs = found.join(attributes, on="order").join(
+        attributes.rename(lambda name: f"{name}_b"), on="order_b"
+    ).filter(pl.col("center_id") != pl.col("center_id_b")).with_columns(
         ((pl.col("occurred_at_b") - pl.col("occurred_at")).dt.total_seconds() / 60).abs()
         .alias("minutes_apart"),
         haversine_km(pl.col("latitude"), pl.col("longitude"), pl.col("latitude_b"),
@@ -52,12 +50,70 @@ def candidate_pairs(incidents: pl.DataFrame, max_km: float, max_minutes: float) 
     )
     near = pl.when(pl.col("distance_km").is_not_null()).then(pl.col("distance_km") <= max_km)
     near = near.otherwise(pl.col("county_fips") == pl.col("county_fips_b"))
-    return pairs.filter((pl.col("minutes_apart") <= max_minutes) & near).unique(
-        ["order", "order_b"]
-    ).select(
+    return pairs.filter((pl.col("minutes_apart") <= max_minutes) & near).select(
         "center_id", "incident_id", "order", "center_id_b", "incident_id_b", "order_b",
         "distance_km", "minutes_apart",
     )
+
+
+# A little slack on the grid cells, so rounding never splits a pair at exactly the threshold.
+GRID_SLACK = 1.001
+PAIR_COLUMNS = {"order": pl.UInt32, "order_b": pl.UInt32}
+
+
+def _located_pairs(base: pl.DataFrame, max_km: float) -> pl.DataFrame:
+    """Candidate pairs of reports that both have coordinates: same category, same or adjacent
+    time bucket and same or adjacent grid cell (cells at least ``max_km`` across).
+
+    Joining on time alone pairs every report with every other of its category in a window,
+    which grows with the square of the volume (tens of GB at a few million reports); the grid
+    keeps the candidates to reports that may really be within ``max_km``.
+    """
+    located = base.filter(pl.col("latitude").is_not_null() & pl.col("longitude").is_not_null())
+    if located.is_empty():
+        return pl.DataFrame(schema=PAIR_COLUMNS)
+    lat_step = max_km / (EARTH_RADIUS_KM * math.pi / 180) * GRID_SLACK
+    # Two points within max_km differ in longitude by at most 2 asin(sin(d / 2R) / cos(lat))
+    # at the highest latitude among them (haversine); near a pole, one column of cells.
+    highest = min(float(located["latitude"].abs().max()), 90.0)  # type: ignore[arg-type]
+    spread = math.sin(max_km / (2 * EARTH_RADIUS_KM)) / max(math.cos(math.radians(highest)),
+                                                            1e-12)
+    columns = 1
+    if spread < 1:
+        lon_step = math.degrees(2 * math.asin(spread)) * GRID_SLACK
+        # Whole columns round the globe, so the cells at -180 and +180 are neighbours.
+        columns = max(1, math.floor(360 / lon_step))
+    lon_step = 360 / columns
+    keys = located.select(
+        "order", "category", "bucket",
+        (pl.col("latitude") / lat_step).floor().cast(pl.Int64).alias("row"),
+        ((pl.col("longitude") + 180) / lon_step).floor().cast(pl.Int64)
+        .mod(columns).alias("column"),
+    )
+    # Join on rows of cells (a strip across the state holds few reports of one category in
+    # one window) and keep neighbouring columns. Each unordered pair needs finding once: the
+    # later bucket's report looks at the rows above, at and below its own; within one bucket,
+    # at its own row and the one above.
+    on = ["category", "bucket", "row"]
+    found = []
+    for d_bucket, d_row in ((0, 0), (0, 1), (1, -1), (1, 0), (1, 1)):
+        shifted = keys.with_columns(pl.col("bucket") + d_bucket, pl.col("row") + d_row)
+        found.append(keys.join(shifted, on=on, suffix="_b").filter(
+            (pl.col("column") - pl.col("column_b")).mod(columns).is_in([0, 1, columns - 1])
+        ).select("order", "order_b"))
+    return pl.concat(found)
+
+
+def _unlocated_pairs(base: pl.DataFrame) -> pl.DataFrame:
+    """Candidate pairs in which a report lacks coordinates: same category and county, same or
+    adjacent time bucket."""
+    unlocated = base.filter(pl.col("latitude").is_null() | pl.col("longitude").is_null())
+    if unlocated.is_empty():
+        return pl.DataFrame(schema=PAIR_COLUMNS)
+    on = ["category", "county_fips", "bucket"]
+    keys = unlocated.select("order", *on)
+    shifted = pl.concat([keys.with_columns(pl.col("bucket") + step) for step in (-1, 0, 1)])
+    return base.select("order", *on).join(shifted, on=on, suffix="_b").select("order", "order_b")
 
 
 def link_duplicates(incidents: pl.DataFrame, max_km: float, max_minutes: float) -> pl.DataFrame:

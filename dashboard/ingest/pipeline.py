@@ -8,6 +8,7 @@ not read again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from dashboard.ingest.validate import (
     ValidationContext,
     validate,
 )
-from dashboard.ingest.write import WriteCounts, insert_rows, replace_rows, upsert
+from dashboard.ingest.write import BulkLoad, WriteCounts, insert_rows, replace_rows, upsert
 from dashboard.schema import TABLES
 from dashboard.settings import Center, ProjectConfig, Source
 from dashboard.store import table as sql_table
@@ -89,20 +90,30 @@ def run_ingest(config: ProjectConfig, engine: sa.Engine, *,
     batch_id = uuid.uuid4().hex
     reports: list[SourceReport] = []
     with engine.begin() as connection:
-        sync_reference_tables(connection, config, counties)
-        for index, (center, source) in enumerate(sources):
-            step = index * STEPS_PER_SOURCE
+        bulk = BulkLoad(connection)
+        try:
+            sync_reference_tables(connection, config, counties)
+            for index, (center, source) in enumerate(sources):
+                step = index * STEPS_PER_SOURCE
 
-            def tick(what: str, done: int, center: Center = center, source: Source = source,
-                     step: int = step) -> None:
-                report_progress(f"{center.id}/{source.name}: {what}", step + done, total_steps)
+                def tick(what: str, done: int, center: Center = center,
+                         source: Source = source, step: int = step) -> None:
+                    report_progress(f"{center.id}/{source.name}: {what}", step + done,
+                                    total_steps)
 
-            reports.append(_ingest_source(connection, config, counties, center, source,
-                                          batch_id, now, tick))
-        links: int | None = None
-        if any(r.table_name == "incidents" and r.status == "loaded" for r in reports):
-            report_progress("linking cross-center duplicates", total_steps - 1, total_steps)
-            links = relink_duplicates(connection, config)
+                reports.append(_ingest_source(connection, config, counties, center, source,
+                                              batch_id, now, tick, bulk))
+            links: int | None = None
+            if any(r.table_name == "incidents" and r.status == "loaded" for r in reports):
+                report_progress("linking cross-center duplicates", total_steps - 1,
+                                total_steps)
+                links = relink_duplicates(connection, config)
+            if bulk.deferred:
+                report_progress("rebuilding indexes", total_steps - 1, total_steps)
+            bulk.finish()
+        finally:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):  # never hide the run's own error
+                bulk.restore()
         report_progress("done", total_steps, total_steps)
     return IngestReport(batch_id=batch_id, sources=reports, duplicate_links=links)
 
@@ -154,7 +165,8 @@ def last_loaded_hash(connection: sa.Connection, center_id: str, source_name: str
 
 def _ingest_source(connection: sa.Connection, config: ProjectConfig,
                    counties: gpd.GeoDataFrame, center: Center, source: Source, batch_id: str,
-                   now: datetime, tick: Callable[[str, int], None]) -> SourceReport:
+                   now: datetime, tick: Callable[[str, int], None],
+                   bulk: BulkLoad | None = None) -> SourceReport:
     location = config.resolve_location(source)
     report = SourceReport(center.id, source.name, source.table, location, status="loaded")
     connector = connector_for(source.kind)
@@ -216,7 +228,7 @@ def _ingest_source(connection: sa.Connection, config: ProjectConfig,
     run_id = _record_run(connection, report, batch_id, source, source_hash, started_at)
     review_by = now + timedelta(days=config.settings.security.review_period_days)
     counts, written = upsert(connection, source.table, valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN),
-                             center.id, run_id, entered_at=now, review_by=review_by)
+                             center.id, run_id, entered_at=now, review_by=review_by, bulk=bulk)
     if source.table == "products":
         _write_coverage(connection, written)
     _replace_quarantine(connection, quarantined, report, run_id)

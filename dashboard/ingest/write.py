@@ -18,6 +18,12 @@ from dashboard.schema import TABLES, polars_schema
 from dashboard.store import table as sql_table
 
 INSERT_BATCH_ROWS = 50_000
+# SQLite page cache while an ingest writes (KiB): the index B-trees of a few million rows stay
+# in memory instead of being re-read from disk for every insert.
+SQLITE_INGEST_CACHE_KIB = 262_144
+# A table receiving at least this many rows, and more than it already holds, has its secondary
+# indexes rebuilt once at the end of the run instead of updated row by row.
+DEFERRED_INDEX_MIN_ROWS = 50_000
 # Bookkeeping the store keeps about a row, not part of what the feed said about it.
 BOOKKEEPING = ("row_hash", "run_id", "entered_at", "review_by")
 
@@ -122,9 +128,59 @@ def purged_keys(connection: sa.Connection, table_name: str, center_id: str) -> l
     return list(connection.execute(query).scalars())
 
 
+class BulkLoad:
+    """How one ingest run writes a lot of rows fast, inside its transaction.
+
+    SQLite gets a large page cache, and a table that receives more rows than it holds has its
+    secondary indexes dropped and rebuilt once in :meth:`finish` (one sort per index instead of
+    a B-tree update per row: about twice as fast at a million rows). WAL readers keep reading
+    the last committed state, indexes included, meanwhile; a failed run rolls the drop back.
+    PostgreSQL is left as it is: COPY is fast, and dropping an index there would lock readers
+    out until the run commits.
+    """
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.sqlite = connection.dialect.name == "sqlite"
+        self.deferred: dict[str, list[str]] = {}
+        self._cache_size: int | None = None
+        if self.sqlite:
+            self._cache_size = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+            connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_INGEST_CACHE_KIB}")
+
+    def before_insert(self, table_name: str, rows: int) -> None:
+        """Called before ``rows`` rows go into ``table_name``."""
+        if not self.sqlite or table_name in self.deferred or rows < DEFERRED_INDEX_MIN_ROWS:
+            return
+        held = self.connection.execute(
+            sa.select(sa.func.count()).select_from(sql_table(table_name))).scalar_one()
+        if rows <= held:
+            return
+        indexes = self.connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL ORDER BY name", (table_name,)).all()
+        for name, _ in indexes:
+            self.connection.exec_driver_sql(f'DROP INDEX "{name}"')
+        self.deferred[table_name] = [sql for _, sql in indexes]
+
+    def finish(self) -> None:
+        """Rebuild the deferred indexes exactly as they were (still inside the run)."""
+        for statements in self.deferred.values():
+            for statement in statements:
+                self.connection.exec_driver_sql(statement)
+        self.deferred.clear()
+        self.restore()
+
+    def restore(self) -> None:
+        """Give the connection its own page cache size back (also after a failed run)."""
+        if self._cache_size is not None:
+            self.connection.exec_driver_sql(f"PRAGMA cache_size={self._cache_size}")
+            self._cache_size = None
+
+
 def upsert(connection: sa.Connection, table_name: str, frame: pl.DataFrame, center_id: str,
            run_id: int, entered_at: datetime, review_by: datetime,
-           ) -> tuple[WriteCounts, pl.DataFrame]:
+           bulk: BulkLoad | None = None) -> tuple[WriteCounts, pl.DataFrame]:
     """Insert new and replace changed rows of one center; returns counts and the written rows.
 
     New rows enter now with the review date given; a changed row keeps the dates it entered
@@ -148,6 +204,8 @@ def upsert(connection: sa.Connection, table_name: str, frame: pl.DataFrame, cent
     written = pl.concat([new_rows, changed_rows.select(new_rows.columns)]).with_columns(
         pl.lit(run_id).alias("run_id"))
     delete_keys(connection, table_name, changed_rows.select("center_id", key))
+    if bulk is not None:
+        bulk.before_insert(table_name, written.height)
     insert_rows(connection, table_name, written)
     counts = WriteCounts(
         inserted=new_rows.height,

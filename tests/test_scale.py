@@ -1,0 +1,265 @@
+"""Speed and scale (issue 7): the grid duplicate matcher, the columnar frame reader, the bulk
+ingest's deferred indexes, and reads while an ingest writes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dashboard import columnar, frames
+from dashboard.demo import generate
+from dashboard.frames import load_health_frames, load_picture_frames
+from dashboard.ingest import pipeline, write
+from dashboard.ingest.dedup import EARTH_RADIUS_KM, candidate_pairs, haversine_km
+from dashboard.ingest.pipeline import run_ingest
+from dashboard.settings import ProjectConfig, load_config
+from dashboard.store import open_store
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+LINK_SCHEMA = {"center_id": pl.String, "incident_id": pl.String, "category": pl.String,
+               "occurred_at": pl.Datetime("us", "UTC"), "latitude": pl.Float64,
+               "longitude": pl.Float64, "county_fips": pl.String}
+PICTURE = ("incidents", "products", "regions", "centers", "center_aor")
+
+
+# --- the grid matcher finds exactly the pairs of the rule ---------------------------------
+
+
+def brute_force_pairs(frame: pl.DataFrame, max_km: float, max_minutes: float
+                      ) -> set[frozenset[str]]:
+    """The duplicate rule applied to every pair of reports, one by one."""
+    rows = frame.to_dicts()
+    pairs = set()
+    for index, first in enumerate(rows):
+        for second in rows[index + 1:]:
+            if first["center_id"] == second["center_id"] or \
+                    first["category"] != second["category"]:
+                continue
+            minutes = abs((first["occurred_at"] - second["occurred_at"]).total_seconds()) / 60
+            if minutes > max_minutes:
+                continue
+            located = None not in (first["latitude"], first["longitude"], second["latitude"],
+                                   second["longitude"])
+            if located:
+                distance = pl.select(haversine_km(
+                    pl.lit(first["latitude"]), pl.lit(first["longitude"]),
+                    pl.lit(second["latitude"]), pl.lit(second["longitude"]))).item()
+                near = distance <= max_km
+            else:
+                near = first["county_fips"] is not None and \
+                    first["county_fips"] == second["county_fips"]
+            if near:
+                pairs.add(frozenset((first["incident_id"], second["incident_id"])))
+    return pairs
+
+
+# Places where a grid could go wrong: cell edges, the antimeridian, high latitudes.
+ANCHORS = [(37.0, -122.0), (0.0, 179.9995), (0.0, -179.9995), (71.3, -156.8), (64.8, -147.7)]
+report = st.tuples(
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(["gangs", "narcotics"]),
+    st.integers(min_value=0, max_value=400),  # minutes after T0
+    st.sampled_from(range(len(ANCHORS))),
+    st.one_of(st.none(), st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5))),  # km offsets
+    st.sampled_from(["02020", "06075", None]),
+)
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(report, max_size=14), st.sampled_from([0.5, 1.0, 3.0]))
+def test_grid_matcher_finds_exactly_the_pairs_of_the_rule(
+        rows: list[tuple[Any, ...]], max_km: float) -> None:
+    km_per_degree = EARTH_RADIUS_KM * math.pi / 180
+    reports = []
+    for index, (center, category, minutes, anchor, offset, county) in enumerate(rows):
+        latitude, longitude = ANCHORS[anchor]
+        if offset is not None:
+            latitude += offset[0] / km_per_degree
+            longitude += offset[1] / (km_per_degree * math.cos(math.radians(latitude)))
+            longitude = (longitude + 180) % 360 - 180
+        reports.append((center, f"{center}-{index}", category,
+                        T0 + timedelta(minutes=minutes),
+                        None if offset is None else latitude,
+                        None if offset is None else longitude, county))
+    frame = pl.DataFrame(reports, schema=LINK_SCHEMA, orient="row")
+
+    found = candidate_pairs(frame, max_km, 120)
+
+    assert {frozenset(pair) for pair in found.select("incident_id", "incident_id_b").rows()} \
+        == brute_force_pairs(frame, max_km, 120)
+    assert found.filter(pl.col("order") >= pl.col("order_b")).is_empty()  # earliest first
+
+
+# --- the columnar reader gives the frames the row reader gives ----------------------------
+
+
+def assert_same_frames(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = load_picture_frames(engine, "America/New_York")
+    with monkeypatch.context() as patched:
+        patched.setattr(frames, "read_snapshot", lambda *_: None)
+        rows = load_picture_frames(engine, "America/New_York")
+    for name in PICTURE:
+        mine, theirs = getattr(fast, name), getattr(rows, name)
+        key = mine.columns[:2]
+        assert mine.schema == theirs.schema, name
+        assert mine.sort(key).equals(theirs.sort(key)), name
+    assert (fast.quarantine_rows, fast.data_version) == (rows.quarantine_rows,
+                                                         rows.data_version)
+    assert fast.incidents.height > 0
+
+
+def test_columnar_read_equals_the_row_read_on_sqlite(
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = open_store(ingested_ri[1])
+    calls: list[str] = []
+    original = columnar._sqlite_in_child
+    monkeypatch.setattr(columnar, "_sqlite_in_child",
+                        lambda *args: calls.append("child") or original(*args))
+    assert_same_frames(engine, monkeypatch)
+    assert calls == ["child"]  # the columnar path really ran
+
+
+@pytest.mark.postgres
+def test_columnar_read_equals_the_row_read_on_postgres(
+        ri_config: ProjectConfig, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = open_store(postgres_url)
+    run_ingest(ri_config, engine)
+    assert columnar.read_snapshot(engine, {"one": sa.select(sa.literal(1))}) is not None
+    assert_same_frames(engine, monkeypatch)
+    engine.dispose()
+
+
+def test_a_failing_columnar_reader_falls_back_to_rows(
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = open_store(ingested_ri[1])
+    expected = load_picture_frames(engine, "UTC")
+    monkeypatch.setattr(columnar.sys, "executable", "/nonexistent/python")
+
+    assert columnar.read_snapshot(engine, {"one": sa.select(sa.literal(1))}) is None
+    again = load_picture_frames(engine, "UTC")
+    assert again.incidents.sort("center_id", "incident_id").equals(
+        expected.incidents.sort("center_id", "incident_id"))
+
+
+# --- bulk ingest: indexes rebuilt once, exactly as they were --------------------------------
+
+
+def index_definitions(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "ORDER BY name").all()
+
+
+def test_a_large_load_rebuilds_the_indexes_it_deferred(
+        ri_config: ProjectConfig, sqlite_store: sa.Engine,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    before = index_definitions(sqlite_store)
+    deferred: list[str] = []
+    monkeypatch.setattr(write, "DEFERRED_INDEX_MIN_ROWS", 1)
+    original = write.BulkLoad.finish
+    monkeypatch.setattr(write.BulkLoad, "finish", lambda self: (
+        deferred.extend(self.deferred), original(self))[1])
+
+    run_ingest(ri_config, sqlite_store)
+
+    assert "incidents" in deferred  # the fixture's first load is more than the empty table
+    assert index_definitions(sqlite_store) == before
+    with sqlite_store.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == -2000
+        plan = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT * FROM incidents WHERE category = 'gangs'").all()
+    assert "ix_incidents_category" in str(plan)
+
+
+def test_a_failed_large_load_keeps_the_indexes(
+        ri_config: ProjectConfig, sqlite_store: sa.Engine, monkeypatch: pytest.MonkeyPatch,
+        inject_failure: Callable[[str, int], None]) -> None:
+    before = index_definitions(sqlite_store)
+    monkeypatch.setattr(write, "DEFERRED_INDEX_MIN_ROWS", 1)
+    inject_failure("relink_duplicates", 1)
+
+    with pytest.raises(RuntimeError, match="injected failure"):
+        run_ingest(ri_config, sqlite_store)
+
+    assert index_definitions(sqlite_store) == before
+    with sqlite_store.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM incidents").scalar_one() == 0
+
+
+# --- an ingest running while the app reads never breaks a read ------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo_8k")
+    generate(folder, state="CA", incidents=8_000, seed=3)
+    return folder / "config"
+
+
+def read_while_ingesting(config_dir: Path, store_url: str) -> list[tuple[int, int]]:
+    """Frames and data health read over and over while a full ingest runs in another thread;
+    returns (data version, incidents) of every read."""
+    config = load_config(config_dir)
+    writer_engine, reader_engine = open_store(store_url), open_store(store_url)
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            run_ingest(config, writer_engine)
+        except BaseException as error:  # noqa: BLE001 - reported to the test below
+            errors.append(error)
+
+    thread = threading.Thread(target=ingest)
+    seen: list[tuple[int, int]] = []
+    thread.start()
+    while thread.is_alive() or len(seen) < 2:
+        picture = load_picture_frames(reader_engine, config.settings.timezone)
+        load_health_frames(reader_engine)  # the Data health page's reads, too
+        seen.append((picture.data_version, picture.incidents.height))
+        if not thread.is_alive() and len(seen) >= 2:
+            break
+    thread.join()
+    assert not errors, errors
+    seen.append((load_picture_frames(reader_engine, "UTC").data_version,
+                 load_picture_frames(reader_engine, "UTC").incidents.height))
+    writer_engine.dispose()
+    reader_engine.dispose()
+    return seen
+
+
+def assert_whole_snapshots(seen: list[tuple[int, int]]) -> None:
+    final = seen[-1]
+    assert final[1] > 7_000
+    # Every read saw the store before the ingest or after it, never half of it.
+    assert set(seen) <= {(0, 0), final}, set(seen)
+
+
+def test_reads_during_an_ingest_see_whole_snapshots_on_sqlite(
+        small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Slow the ingest down between sources, so reads happen while it holds uncommitted rows.
+    original = pipeline._ingest_source
+    monkeypatch.setattr(pipeline, "_ingest_source", lambda *args: (
+        threading.Event().wait(0.2), original(*args))[1])
+    assert_whole_snapshots(read_while_ingesting(small_demo,
+                                                f"sqlite:///{tmp_path / 'store.sqlite'}"))
+
+
+@pytest.mark.postgres
+def test_reads_during_an_ingest_see_whole_snapshots_on_postgres(
+        small_demo: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = pipeline._ingest_source
+    monkeypatch.setattr(pipeline, "_ingest_source", lambda *args: (
+        threading.Event().wait(0.2), original(*args))[1])
+    assert_whole_snapshots(read_while_ingesting(small_demo, postgres_url))
