@@ -29,7 +29,7 @@ from dashboard.briefing.compose import (
 )
 from dashboard.schema import TLP_MARKINGS
 from dashboard.security.policy import TLP_RANK
-from dashboard.views.centers import markdown_text
+from dashboard.views.formatting import markdown_text
 from dashboard.views.picture import kpi_delta
 from pages.common import (
     PageContext,

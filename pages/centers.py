@@ -15,12 +15,12 @@ from dashboard.views.centers import (
     aor_category_figure,
     center_label,
     lag_figure,
-    markdown_text,
     overlap_figure,
     products_by_month_figure,
     weekly_activity_figure,
 )
 from dashboard.views.export import to_safe_csv
+from dashboard.views.formatting import markdown_text
 from pages.common import PageContext, audited_download, context_frames, load_context, today_in
 from pages.sidebar import current_filters, request_filter_change
 

@@ -31,11 +31,11 @@ from dashboard.settings import load_config
 from dashboard.store import open_store
 from dashboard.views.centers import (
     lag_figure,
-    markdown_text,
     overlap_figure,
     products_by_month_figure,
     weekly_activity_figure,
 )
+from dashboard.views.formatting import markdown_text
 
 # RI geography: north = Bristol 44001, Kent 44003, Providence 44007; south = Newport 44005,
 # Washington 44009.

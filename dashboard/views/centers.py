@@ -33,19 +33,12 @@ LAG_COLOURS = {
 PRODUCT_TYPE_COLOURS = ("#1f4e79", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085",
                         "#7f8c8d", "#d4ac0d")
 MAX_HOVER_COUNTIES = 15
-MARKDOWN_SPECIALS = frozenset("\\`*_{}[]()#+-.!|~>$:")
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
 
 def center_label(center_id: str) -> str:
     """A short, escaped label for charts: the center's id in capitals (its acronym)."""
     return escape(center_id.upper())
-
-
-def markdown_text(text: str) -> str:
-    """``text`` with Markdown and HTML syntax neutralised, for st.markdown / st.caption."""
-    escaped = escape(text, quote=False)
-    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in escaped)
 
 
 def _no_data(title: str, message: str) -> go.Figure:

@@ -1,8 +1,22 @@
-"""Numbers and times formatted for people."""
+"""Numbers, times and untrusted text formatted for people."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
+
+MARKDOWN_SPECIALS = frozenset("\\`*_{}[]()#+-.!|~>$:")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` with Markdown and HTML syntax neutralised, for st.markdown / st.caption."""
+    escaped = escape(text, quote=False)
+    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in escaped)
+
+
+def plotly_text(text: str) -> str:
+    """``text`` for plotly labels and hover text, which render a subset of HTML."""
+    return escape(text, quote=False)
 
 
 def format_age(moment: datetime | None, now: datetime) -> str:

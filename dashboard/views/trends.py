@@ -23,6 +23,7 @@ from dashboard.analytics.trends import (
     Granularity,
     split_key,
 )
+from dashboard.views.formatting import plotly_text
 
 ANOMALY_COLOUR = "#c0392b"
 LINE_COLOUR = "#34495e"
@@ -96,14 +97,14 @@ def series_figure(series: pl.DataFrame, labels: Mapping[str, str], granularity: 
             customdata=_customdata(rows),
             text=[f"{w}: {_count(n)}" + ("" if e is None else f" (baseline {e:,.1f})")
                   for w, n, e in zip(when, rows["incidents"], expected, strict=True)],
-            hovertemplate=f"<b>{_escape(name)}</b><br>%{{text}}<extra></extra>",
+            hovertemplate=f"<b>{plotly_text(name)}</b><br>%{{text}}<extra></extra>",
         ))
         figure.add_trace(scatter(
             x=rows["bucket_start"].to_list(), y=expected, name=f"{name} baseline",
             legendgroup=key, showlegend=False, mode="lines",
             line={"color": colour, "width": 1.5, "dash": "dash"}, opacity=0.7,
             customdata=_customdata(rows),
-            hovertemplate=f"{_escape(name)} baseline ({window}): %{{y:,.1f}}<extra></extra>",
+            hovertemplate=f"{plotly_text(name)} baseline ({window}): %{{y:,.1f}}<extra></extra>",
         ))
     flagged = series.filter(pl.col("anomaly")).sort("series", "bucket_start")
     if not flagged.is_empty():
@@ -136,15 +137,10 @@ def _count(incidents: int | None) -> str:
 
 def _anomaly_text(row: Mapping[str, object], labels: Mapping[str, str],
                   granularity: Granularity) -> str:
-    name = _escape(series_label(str(row["series"]), labels))
+    name = plotly_text(series_label(str(row["series"]), labels))
     return (f"<b>Anomaly · {name}</b><br>{row['start']} – {row['end']}: "
             f"{row['incidents']:,} incidents, {row['expected']:,.1f} expected "
             f"(×{row['ratio']:.1f}), p = {row['p_value']:.2g}")
-
-
-def _escape(text: str) -> str:
-    # Plotly renders a subset of HTML in hover text: keep config labels literal.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _empty(figure: go.Figure, title: str, message: str, height: int) -> go.Figure:
@@ -191,7 +187,7 @@ def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, st
     figure = make_subplots(
         rows=len(categories), cols=len(regions), shared_xaxes=True,
         horizontal_spacing=0.012, vertical_spacing=min(0.02, 0.6 / max(len(categories), 1)),
-        column_titles=[_wrapped(_escape(region_labels.get(r, r))) for r in regions],
+        column_titles=[_wrapped(plotly_text(region_labels.get(r, r))) for r in regions],
     )
     scatter = go.Scattergl if cells.height * 3 > WEBGL_POINTS else go.Scatter
     for row, category in enumerate(categories, start=1):
@@ -202,7 +198,7 @@ def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, st
                 continue
             custom = [[category, region, str(s), str(e)] for s, e in
                       rows.select("start", "end").iter_rows()]
-            name = _escape(f"{category_labels.get(category, category)} · "
+            name = plotly_text(f"{category_labels.get(category, category)} · "
                            f"{region_labels.get(region, region)}")
             when = _bucket_text(rows, granularity)
             figure.add_trace(scatter(
@@ -233,7 +229,7 @@ def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, st
     for row, category in enumerate(categories, start=1):
         first_axis = (row - 1) * len(regions) + 1  # the row's first subplot
         axis = "y domain" if first_axis == 1 else f"y{first_axis} domain"
-        figure.add_annotation(text=_escape(category_labels.get(category, category)),
+        figure.add_annotation(text=plotly_text(category_labels.get(category, category)),
                               xref="paper", x=-0.035, xanchor="right", yref=axis, y=0.5,
                               showarrow=False, font={"size": 11})
     figure.update_yaxes(rangemode="tozero", tickfont={"size": 8}, nticks=3)
