@@ -147,8 +147,9 @@ Role = Literal["admin", "leadership", "analyst", "partner"]
 
 class OidcSettings(Strict):
     provider: str | None = Field(
-        None, description="Provider name under [auth] in .streamlit/secrets.toml (None: the "
-        "single unnamed provider there).")
+        None, description="Provider name under [auth] in the Streamlit secrets file "
+        "(`serve --secrets FILE`, default .streamlit/secrets.toml; None: the single unnamed "
+        "provider there).")
     role_claim: str = Field("roles", description="Claim holding the user's groups or roles.")
     role_map: dict[str, Role] = Field(
         default_factory=dict, description="Claim value -> role; the most privileged match "
