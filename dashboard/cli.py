@@ -418,11 +418,25 @@ def bench(
                                              "here.")] = None,
     work: Annotated[Path, typer.Option("--work", help="Folder for the demo data and SQLite "
                                        "stores.")] = Path("data/bench"),
+    combine: Annotated[list[Path] | None, typer.Option(
+        "--combine", help="Measure nothing: put reports written with --json side by side "
+        "(repeatable).", show_default=False)] = None,
 ) -> None:
     """Measure ingest, cold start, every page, the map, Gi*, coverage, a PDF briefing and a
     pandas reference against the speed targets (issue 7)."""
-    from dashboard.bench.report import markdown
+    from dashboard.bench.report import comparison_markdown, markdown
     from dashboard.bench.run import BenchError, BenchOptions, run_bench
+
+    if combine:
+        try:
+            reports = [json.loads(path.read_text(encoding="utf-8")) for path in combine]
+        except (OSError, ValueError) as error:
+            fail(f"--combine: {error}")
+        table = comparison_markdown(reports)
+        if out is not None:
+            out.write_text(table, encoding="utf-8")
+        typer.echo(table)
+        return
 
     options = BenchOptions(incidents=incidents, store=store, reuse=reuse, repeat=repeat,
                            work_dir=work)

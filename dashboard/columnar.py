@@ -1,5 +1,5 @@
 """Whole query results as Arrow columns, in one snapshot of the store: the fast way to load
-the picture frames (a million incidents in about a second instead of several).
+the picture frames (a million incidents in one to two seconds instead of six).
 
 PostgreSQL is read through ADBC (libpq's binary COPY) in a read-only repeatable-read
 transaction; SQLite through ADBC in a child process (see :mod:`dashboard.sqlite_arrow` for

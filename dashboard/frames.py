@@ -43,6 +43,21 @@ def read_frame(
     return _read_rows(connection, table, query, wanted)
 
 
+def read_committed(engine: sa.Engine, table_name: str, columns: Sequence[str]
+                   ) -> pl.DataFrame | None:
+    """A table's columns as last committed, through the columnar reader (another connection:
+    not what an open transaction of this process wrote); None when no columnar reader serves
+    the store."""
+    wanted = _wanted(table_name, columns)
+    arrow = read_snapshot(engine, {table_name: _select(table_name, wanted)})
+    if arrow is None:
+        return None
+    try:
+        return to_schema(pl.DataFrame(arrow.pop(table_name)), wanted)
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None
+
+
 def _wanted(table_name: str, columns: Sequence[str] | None) -> pl.Schema:
     schema = polars_schema(table_name)
     names = list(columns) if columns is not None else list(schema)
@@ -243,10 +258,17 @@ def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
             tables["quarantine_rows"] = connection.execute(
                 queries["quarantine_rows"]).scalar_one()
     regions = tables["regions"]
-    incidents = tables["incidents"].join(
-        tables["incident_links"], on=["center_id", "incident_id"], how="left").join(
-        regions.select("county_fips", "region_id"), on="county_fips", how="left")
+    incidents = tables["incidents"]
+    # New columns beside the million rows, never a join that would copy every column of them.
+    duplicate_of = incidents.select("center_id", "incident_id").join(
+        tables["incident_links"], on=["center_id", "incident_id"], how="left",
+        maintain_order="left").select("duplicate_of_center_id", "duplicate_of_incident_id")
+    region_of = dict(regions.select("county_fips", "region_id").iter_rows())
     incidents = incidents.with_columns(
+        duplicate_of.to_series(0), duplicate_of.to_series(1),
+        pl.col("county_fips").replace_strict(region_of, default=None, return_dtype=pl.String)
+        .alias("region_id"),
+    ).with_columns(
         pl.col("duplicate_of_incident_id").is_not_null().alias("is_duplicate"),
         pl.col("occurred_at").dt.convert_time_zone(timezone).dt.date().alias("occurred_date"),
         ((pl.col("category") == SAR_CATEGORY) | pl.col("sar_behavior").is_not_null())
@@ -271,9 +293,10 @@ def _arrow_tables(engine: sa.Engine, queries: Mapping[str, sa.Select[Any]],
     arrow = read_snapshot(engine, queries)
     if arrow is None:
         return None
+    tables: dict[str, Any] = {}
     try:
-        tables: dict[str, Any] = {
-            name: to_schema(pl.DataFrame(arrow[name]), schema) for name, schema in wanted.items()}
+        for name, schema in wanted.items():
+            tables[name] = to_schema(pl.DataFrame(arrow.pop(name)), schema)
     except (pl.exceptions.PolarsError, ValueError, TypeError):
         return None
     for name in queries.keys() - wanted.keys():

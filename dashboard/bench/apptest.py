@@ -71,18 +71,19 @@ def payload_bytes(at: Any) -> int:
     return total
 
 
-def run_pages(config_dir: Path, store_url: str, pages: list[str], variants: list[Filters],
+def run_pages(config_dir: Path, store_url: str, variants: dict[str, list[Filters]],
               timeout: float, progress: Callable[[str], None] | None = None,
               ) -> dict[str, dict[str, Any]]:
-    """For each page: its first run, then one timed rerun per filter variant (the first
-    variant is the warm-up). Returns seconds, payload bytes and any exception per page."""
+    """For each page (of ``variants``): its first run, then one timed rerun per filter state
+    of its own (the first is the warm-up). Returns seconds, payload bytes and any exception
+    per page."""
     os.environ["THREAT_PICTURE_CONFIG"] = str(config_dir)
     os.environ["THREAT_PICTURE_STORE"] = store_url
     _use_navigation()
     report = progress or (lambda _page: None)
     results: dict[str, dict[str, Any]] = {}
     apps: dict[str, Any] = {}
-    for page in pages:
+    for page, page_variants in variants.items():
         report(page)
         username = ADMIN if page in ADMIN_PAGES else ANALYST
         if username not in apps:
@@ -94,7 +95,7 @@ def run_pages(config_dir: Path, store_url: str, pages: list[str], variants: list
         runs: list[float] = []
         payloads: list[int] = [payload_bytes(at)]
         errors = [str(e.value) for e in at.exception]
-        for filters in variants:
+        for filters in page_variants:
             set_filters(at, filters)
             started = time.perf_counter()
             at.run()

@@ -214,26 +214,30 @@ def bench_pages() -> list[str]:
 
 def filter_variants(config: ProjectConfig, count: int) -> list[Filters]:
     """``count`` different filter states, as an analyst would click through them: the period
-    alone, a region, a category, and the three together, in turn (never the same twice, so
-    no cache can answer)."""
+    alone, a region, a category, and the three together, in turn (never the same twice while
+    the deployment has enough regions and categories, so no cache can answer)."""
     periods = ["90d", "7d", "ytd", "28d"]
     regions = [region.id for region in config.regions]
     categories = list(config.taxonomy.categories)
     variants: list[Filters] = []
     index = 0
     while len(variants) < count:
-        period = periods[index % len(periods)]
-        region = (regions[index % len(regions)],)
-        category = (categories[index % len(categories)],)
-        kind = index % 4
+        kind, step = index % 4, index // 4
         candidate = Filters(
-            period=period,
-            regions=region if kind in (1, 3) else (),
-            categories=category if kind in (2, 3) else (),
+            period=periods[step % len(periods)],
+            regions=(regions[step % len(regions)],) if kind in (1, 3) else (),
+            categories=(categories[(step + kind) % len(categories)],) if kind in (2, 3)
+            else (),
         )
-        if candidate not in variants:
-            variants.append(candidate)
         index += 1
-        if index > 10 * count + 100:  # a tiny deployment: repeats are unavoidable
+        if candidate not in variants or index > 20 * count:
             variants.append(candidate)
     return variants
+
+
+def variants_per_page(config: ProjectConfig, pages: list[str], runs: int
+                      ) -> dict[str, list[Filters]]:
+    """Each page its own ``runs`` filter states: the sidebar keeps its state from page to page,
+    so states shared between pages would reach a page already cached."""
+    variants = filter_variants(config, runs * len(pages))
+    return {page: variants[index * runs:(index + 1) * runs] for index, page in enumerate(pages)}

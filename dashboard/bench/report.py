@@ -139,3 +139,38 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", f"The machine was loaded during the run (load average above its "
                   f"{machine['cpus']} CPUs): the timings are pessimistic."]
     return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(reports: list[dict[str, Any]]) -> str:
+    """Several bench reports side by side (e.g. SQLite and PostgreSQL at 1M and 5M): one row
+    per measurement, one column per report, each value with its verdict (✓ met, ✗ missed, none:
+    no target at that size)."""
+    headers = [f"{report['store']['dialect']} {report['incidents']:,}" for report in reports]
+    lines = ["| measurement | target (1M) | " + " | ".join(headers) + " |",
+             "|---|---:|" + "---:|" * len(reports)]
+    rows: dict[str, list[Measurement | None]] = {}
+    labels: dict[str, str] = {}
+    targets: dict[str, str] = {}
+    for index, report in enumerate(reports):
+        for item in report["measurements"]:
+            measurement = Measurement(**item)
+            labels.setdefault(measurement.key, measurement.label)
+            rows.setdefault(measurement.key, [None] * len(reports))[index] = measurement
+            if measurement.target is not None and report["incidents"] <= TARGET_SIZE:
+                targets.setdefault(measurement.key, target_text(measurement))
+    for key, measured in rows.items():
+        family = key.split(".")[0]
+        target = targets.get(key) or ("" if family not in TARGETS else
+                                      f"{'>=' if TARGETS[family].better == 'higher' else '<='} "
+                                      f"{_number(TARGETS[family].value, '')}".strip())
+        cells = []
+        for cell in measured:
+            if cell is None:
+                cells.append("")
+                continue
+            verdict = {"met": " ✓", "missed": " ✗"}.get(cell.status, "")
+            cells.append(value_text(cell) + verdict)
+        if family == "page_analytics_ms" and any(r["incidents"] > TARGET_SIZE for r in reports):
+            target += f" (5M: <= {LARGE_SIZE_PAGE_TARGET_MS:,.0f} ms)"
+        lines.append(f"| {labels[key]} | {target or '—'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

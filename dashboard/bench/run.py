@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -97,7 +98,8 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
     viewer = viewer_for(engine, "analyst", config.settings.security)
     assert viewer is not None, "ensure_demo_users creates the demo analyst"
     today = datetime.now(ZoneInfo(config.settings.timezone)).date()
-    variants = bench_pages.filter_variants(config, runs)
+    variants = bench_pages.variants_per_page(
+        config, [*bench_pages.bench_pages(), "pandas reference"], runs)
 
     measurements.append(_measure_cold_start(config_dir, store_url, runs, report_progress))
     report_progress("loading frames", 0, 1)
@@ -111,11 +113,13 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
 
     measurements += _measure_page_analytics(config, frames, health, engine, viewer, today,
                                             variants, report_progress)
-    measurements += _measure_spatial(config, frames, today, variants, report_progress)
+    measurements += _measure_spatial(config, frames, today, variants["map"],
+                                     report_progress)
     measurements += _measure_map(config, frames, engine, viewer, today)
     measurements.append(_measure_briefing(engine, config, viewer, today, runs,
                                           report_progress))
-    measurements += _measure_pandas(engine, config, full, today, variants, report_progress)
+    measurements += _measure_pandas(engine, config, full, today,
+                                    variants["pandas reference"], report_progress)
     measurements += _measure_apptest(config_dir, store_url, variants, options.incidents,
                                      report_progress)
 
@@ -291,7 +295,8 @@ def _timed(function: Callable[[], Any]) -> tuple[float, Any]:
 
 def _measure_page_analytics(config: ProjectConfig, frames: Any, health: Any,
                             engine: sa.Engine, viewer: Viewer, today: date,
-                            variants: list[Filters], progress: Progress) -> list[Measurement]:
+                            variants: dict[str, list[Filters]], progress: Progress
+                            ) -> list[Measurement]:
     measurements = []
     pages = bench_pages.bench_pages()
     for index, page in enumerate(pages):
@@ -304,12 +309,12 @@ def _measure_page_analytics(config: ProjectConfig, frames: Any, health: Any,
             continue
         steps = bench_pages.PAGE_STEPS[page]
         step_times: dict[str, list[float]] = {name: [] for name, _ in steps}
-        for number, filters in enumerate(variants):
+        for number, filters in enumerate(variants[page]):
             inputs = bench_pages.PageInputs(config, frames, health, engine, viewer, filters,
                                             today)
             total = 0.0
             for name, step in steps:
-                seconds, _ = _timed(lambda step=step, inputs=inputs: step(inputs))
+                seconds, _ = _timed(partial(step, inputs))
                 total += seconds
                 if number:
                     step_times[name].append(1000 * seconds)
@@ -333,10 +338,10 @@ def _measure_spatial(config: ProjectConfig, frames: Any, today: date, variants: 
     for number, filters in enumerate(variants):
         progress("Gi* and coverage", number, len(variants))
         period = period_of(filters, today)
-        seconds, _ = _timed(lambda f=filters, p=period: hotspots_for_filters(
-            frames.incidents, frames.regions, f, p, c2r, config.settings.state))
-        covered, _ = _timed(lambda f=filters, p=period: coverage_figures(
-            frames.incidents, frames.products, f, p, scope, "region"))
+        seconds, _ = _timed(partial(hotspots_for_filters, frames.incidents, frames.regions,
+                                    filters, period, c2r, config.settings.state))
+        covered, _ = _timed(partial(coverage_figures, frames.incidents, frames.products,
+                                    filters, period, scope, "region"))
         if number:
             hot.samples.append(1000 * seconds)
             cover.samples.append(1000 * covered)
@@ -442,8 +447,8 @@ def _measure_pandas(engine: sa.Engine, config: ProjectConfig, frames: Any, today
             return figures, series
 
         seconds, (figures, series) = _timed(our_rerun)
-        pandas_seconds, reference = _timed(lambda f=filters: pandas_figures(
-            engine, f, today, timezone, c2r))
+        pandas_seconds, reference = _timed(partial(pandas_figures, engine, filters, today,
+                                                   timezone, c2r))
         differences += agreement(figures, series, reference, period)
         if number:
             ours.samples.append(1000 * seconds)
@@ -455,15 +460,16 @@ def _measure_pandas(engine: sa.Engine, config: ProjectConfig, frames: Any, today
     return [ours, theirs, ratio]
 
 
-def _measure_apptest(config_dir: Path, store_url: str, variants: list[Filters],
+def _measure_apptest(config_dir: Path, store_url: str, variants: dict[str, list[Filters]],
                      incidents: int, progress: Progress) -> list[Measurement]:
     pages = [page for page in bench_pages.bench_pages() if bench_pages.page_built(page)]
     progress("AppTest runs of every page (one process)", 0, 1)
     timeout = max(60.0, incidents / 5_000)
     result = _worker("apptest", config_dir, store_url, {
-        "pages": pages, "timeout": timeout,
-        "variants": [{"period": f.period, "regions": list(f.regions),
-                      "categories": list(f.categories)} for f in variants]})
+        "timeout": timeout,
+        "variants": {page: [{"period": f.period, "regions": list(f.regions),
+                             "categories": list(f.categories)} for f in variants[page]]
+                     for page in pages}})
     measurements = []
     payload = Measurement("page_payload_mb", "Largest page sent to the browser", "MB")
     largest = ("", 0)

@@ -25,14 +25,22 @@ def haversine_km(lat1: pl.Expr, lon1: pl.Expr, lat2: pl.Expr, lon2: pl.Expr) -> 
     return 2 * EARTH_RADIUS_KM * a.sqrt().arcsin()
 
 
+def ordered_reports(incidents: pl.DataFrame) -> pl.DataFrame:
+    """The link columns and each report's ``order``: by time, then center and id, so "first"
+    is well defined."""
+    return incidents.select(LINK_COLUMNS).with_columns(
+        pl.struct("occurred_at", "center_id", "incident_id").rank("dense").alias("order"))
+
+
 def candidate_pairs(incidents: pl.DataFrame, max_km: float, max_minutes: float) -> pl.DataFrame:
     """Pairs (first, second) of reports close enough to be one event, first reported earlier."""
+    return _candidate_pairs(ordered_reports(incidents), max_km, max_minutes)
+
+
+def _candidate_pairs(reports: pl.DataFrame, max_km: float, max_minutes: float) -> pl.DataFrame:
     window_us = int(max_minutes * 60 * 1_000_000)
-    base = incidents.select(LINK_COLUMNS).with_columns(
-        (pl.col("occurred_at").dt.epoch("us") // window_us).alias("bucket"),
-        # Order of reports: by time, then center and id, so "first" is well defined.
-        pl.struct("occurred_at", "center_id", "incident_id").rank("dense").alias("order"),
-    )
+    base = reports.with_columns(
+        (pl.col("occurred_at").dt.epoch("us") // window_us).alias("bucket"))
     found = pl.concat([_located_pairs(base, max_km), _unlocated_pairs(base)])
     # Orient every pair earliest-first, so the same pair found twice collapses to one.
     found = found.filter(pl.col("order") != pl.col("order_b")).select(
@@ -118,7 +126,8 @@ def _unlocated_pairs(base: pl.DataFrame) -> pl.DataFrame:
 
 def link_duplicates(incidents: pl.DataFrame, max_km: float, max_minutes: float) -> pl.DataFrame:
     """Rows of ``incident_links``: each duplicate report and the original it repeats."""
-    pairs = candidate_pairs(incidents, max_km, max_minutes)
+    reports = ordered_reports(incidents)
+    pairs = _candidate_pairs(reports, max_km, max_minutes)
     # In time order, a report repeats the earliest report it is directly paired with that is
     # itself an original; so every link is a cross-center pair within the thresholds.
     earlier: dict[int, list[int]] = {}
@@ -132,9 +141,6 @@ def link_duplicates(incidents: pl.DataFrame, max_km: float, max_minutes: float) 
     groups = pl.DataFrame(
         {"order": list(original_of), "root": list(original_of.values())},
         schema={"order": pl.UInt32, "root": pl.UInt32},
-    )
-    reports = incidents.select(LINK_COLUMNS).with_columns(
-        pl.struct("occurred_at", "center_id", "incident_id").rank("dense").alias("order")
     )
     duplicate = groups.join(reports, on="order")
     original = reports.rename(lambda name: f"{name}_original")

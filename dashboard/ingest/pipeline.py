@@ -19,7 +19,7 @@ import geopandas as gpd
 import polars as pl
 import sqlalchemy as sa
 
-from dashboard.frames import read_frame
+from dashboard.frames import read_committed, read_frame
 from dashboard.geo import state_counties
 from dashboard.ingest.dedup import LINK_COLUMNS, link_duplicates
 from dashboard.ingest.geocode import geocode
@@ -93,6 +93,12 @@ def run_ingest(config: ProjectConfig, engine: sa.Engine, *,
         bulk = BulkLoad(connection)
         try:
             sync_reference_tables(connection, config, counties)
+            # SQLite has one writer at a time, and this run is it from here on: the incidents
+            # committed now plus those the run writes are the store's at its end, so linking
+            # needs no read of a million rows back through this connection.
+            stored = (read_committed(engine, "incidents", LINK_COLUMNS)
+                      if connection.dialect.name == "sqlite" else None)
+            written: list[pl.DataFrame] = []
             for index, (center, source) in enumerate(sources):
                 step = index * STEPS_PER_SOURCE
 
@@ -102,12 +108,12 @@ def run_ingest(config: ProjectConfig, engine: sa.Engine, *,
                                     total_steps)
 
                 reports.append(_ingest_source(connection, config, counties, center, source,
-                                              batch_id, now, tick, bulk))
+                                              batch_id, now, tick, bulk, written))
             links: int | None = None
             if any(r.table_name == "incidents" and r.status == "loaded" for r in reports):
                 report_progress("linking cross-center duplicates", total_steps - 1,
                                 total_steps)
-                links = relink_duplicates(connection, config)
+                links = relink_duplicates(connection, config, stored, written)
             if bulk.deferred:
                 report_progress("rebuilding indexes", total_steps - 1, total_steps)
             bulk.finish()
@@ -166,7 +172,8 @@ def last_loaded_hash(connection: sa.Connection, center_id: str, source_name: str
 def _ingest_source(connection: sa.Connection, config: ProjectConfig,
                    counties: gpd.GeoDataFrame, center: Center, source: Source, batch_id: str,
                    now: datetime, tick: Callable[[str, int], None],
-                   bulk: BulkLoad | None = None) -> SourceReport:
+                   bulk: BulkLoad | None = None,
+                   written_incidents: list[pl.DataFrame] | None = None) -> SourceReport:
     location = config.resolve_location(source)
     report = SourceReport(center.id, source.name, source.table, location, status="loaded")
     connector = connector_for(source.kind)
@@ -231,6 +238,8 @@ def _ingest_source(connection: sa.Connection, config: ProjectConfig,
                              center.id, run_id, entered_at=now, review_by=review_by, bulk=bulk)
     if source.table == "products":
         _write_coverage(connection, written)
+    elif written_incidents is not None:
+        written_incidents.append(written.select(LINK_COLUMNS))
     _replace_quarantine(connection, quarantined, report, run_id)
     _finish_run(connection, run_id, report, counts)
     return report
@@ -315,9 +324,21 @@ def _replace_quarantine(connection: sa.Connection, quarantined: pl.DataFrame,
     insert_rows(connection, "quarantine", rows)
 
 
-def relink_duplicates(connection: sa.Connection, config: ProjectConfig) -> int:
-    """Recompute cross-center duplicate links over every stored incident."""
-    incidents = read_frame(connection, "incidents", LINK_COLUMNS)
+def relink_duplicates(connection: sa.Connection, config: ProjectConfig,
+                      committed: pl.DataFrame | None = None,
+                      written: list[pl.DataFrame] | None = None) -> int:
+    """Recompute cross-center duplicate links over every stored incident: read back through
+    the run's connection, or (``committed``: the incidents as committed before the run wrote
+    any, ``written``: every incident the run wrote) put together without reading."""
+    if committed is None:
+        incidents = read_frame(connection, "incidents", LINK_COLUMNS)
+    else:
+        keys = ["center_id", "incident_id"]
+        fresh = pl.concat([committed.clear(), *(rows.cast(committed.schema)
+                                                for rows in written or [])]
+                          ).unique(keys, keep="last", maintain_order=True)
+        # A rewritten row replaces its committed version; nothing else is ever deleted.
+        incidents = pl.concat([committed.join(fresh, on=keys, how="anti"), fresh])
     rules = config.settings.ingest
     links = link_duplicates(incidents, rules.duplicate_max_km, rules.duplicate_max_minutes)
     replace_rows(connection, "incident_links", links)

@@ -135,14 +135,15 @@ class BulkLoad:
     secondary indexes dropped and rebuilt once in :meth:`finish` (one sort per index instead of
     a B-tree update per row: about twice as fast at a million rows). WAL readers keep reading
     the last committed state, indexes included, meanwhile; a failed run rolls the drop back.
-    PostgreSQL is left as it is: COPY is fast, and dropping an index there would lock readers
-    out until the run commits.
+    PostgreSQL keeps its indexes (dropping one would lock readers out until the run commits);
+    its statistics are refreshed after a large load.
     """
 
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
         self.sqlite = connection.dialect.name == "sqlite"
         self.deferred: dict[str, list[str]] = {}
+        self.rows = 0
         self._cache_size: int | None = None
         if self.sqlite:
             self._cache_size = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
@@ -150,6 +151,7 @@ class BulkLoad:
 
     def before_insert(self, table_name: str, rows: int) -> None:
         """Called before ``rows`` rows go into ``table_name``."""
+        self.rows += rows
         if not self.sqlite or table_name in self.deferred or rows < DEFERRED_INDEX_MIN_ROWS:
             return
         held = self.connection.execute(
@@ -164,11 +166,16 @@ class BulkLoad:
         self.deferred[table_name] = [sql for _, sql in indexes]
 
     def finish(self) -> None:
-        """Rebuild the deferred indexes exactly as they were (still inside the run)."""
+        """Rebuild the deferred indexes exactly as they were (still inside the run); after a
+        large load into PostgreSQL, refresh the planner's statistics, or the first queries
+        after it plan for the tables as they were (a full scan where an index serves)."""
         for statements in self.deferred.values():
             for statement in statements:
                 self.connection.exec_driver_sql(statement)
         self.deferred.clear()
+        if self.connection.dialect.name == "postgresql" and self.rows >= DEFERRED_INDEX_MIN_ROWS:
+            self.connection.exec_driver_sql(
+                "ANALYZE incidents, products, incident_links, product_coverage")
         self.restore()
 
     def restore(self) -> None:
