@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.security.accounts import demo_password
+from pages.apptest_driver import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 # The accounts ensure_demo_users creates in every test deployment, one per role.
@@ -47,11 +48,3 @@ def table_with(at: AppTest, column: str) -> pd.DataFrame:
 def metric(at: AppTest, label: str) -> tuple[str, str]:
     found = next(m for m in at.metric if m.label == label)
     return found.value, found.delta
-
-
-def sign_in(at: AppTest, username: str, password: str) -> AppTest:
-    """Fill in and submit the sign-in form."""
-    at.text_input(key="sign_in_user").input(username)
-    at.text_input(key="sign_in_password").input(password)
-    next(button for button in at.button if button.label == "Sign in").click().run()
-    return at

@@ -138,22 +138,13 @@ def snapshot_tables() -> Callable[..., TableSnapshot]:
 
 @pytest.fixture(autouse=True)
 def _apptest_uses_st_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make AppTest treat the app as the st.navigation app it is.
-
-    AppTest resets Streamlit's legacy "pages/ directory" flag before every run and sets it again
-    because ``pages/`` exists; in that legacy mode every rerun executes the page file alone, not
-    app.py (no sidebar, no shared filters). The real server clears the flag when app.py calls
-    st.navigation; this does the same for AppTest.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
+    """Make AppTest treat the app as the st.navigation app it is (see
+    pages.apptest_driver.navigation_pages_manager)."""
     from streamlit.testing.v1 import app_test
 
-    class NavigationPagesManager(PagesManager):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            PagesManager.uses_pages_directory = False
+    from pages.apptest_driver import navigation_pages_manager
 
-    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+    monkeypatch.setattr(app_test, "PagesManager", navigation_pages_manager())
 
 
 @pytest.fixture(scope="session")

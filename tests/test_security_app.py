@@ -36,7 +36,7 @@ def _banner(at: AppTest) -> str:
 
 def test_app_lists_every_page_file() -> None:
     listed = set(_app_pages())
-    helpers = {"common", "sidebar", "maps", "signin", "__init__"}
+    helpers = {"common", "sidebar", "maps", "signin", "apptest_driver", "__init__"}
     on_disk = {f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py")
                if path.stem not in helpers}
     assert listed == on_disk

@@ -78,7 +78,9 @@ def cold(config_dir: Path, store_url: str) -> dict[str, Any]:
 def apptest(config_dir: Path, store_url: str, variants: dict[str, list[dict[str, Any]]],
             timeout: float) -> dict[str, Any]:
     from dashboard.analytics.filters import Filters
-    from dashboard.bench.apptest import run_pages
+
+    # The Streamlit side lives in pages/ (Streamlit is imported only by app.py and pages/).
+    from pages.apptest_driver import run_pages
 
     chosen = {page: [Filters(period=v["period"], regions=tuple(v["regions"]),
                              categories=tuple(v["categories"])) for v in page_variants]

@@ -1,9 +1,8 @@
-"""Full runs of every page through Streamlit's AppTest, as a user's browser would trigger them.
+"""The app driven through Streamlit's AppTest, as a user's browser would drive it: shared by
+the tests (tests/app_support.py, tests/conftest.py) and the bench's page runs
+(`threat-picture bench`, in a process of its own so its peak memory is an app process's).
 
-The one module outside app.py and pages/ that imports Streamlit: it measures the pages
-themselves (sign-in, sidebar, marking banner, caches, figures, tables), which no pure function
-can. The bench runs it in a process of its own, so that process's peak memory is what an app
-process serving these pages needs.
+Not a page: a Streamlit-side helper, which is why it lives in pages/.
 """
 
 from __future__ import annotations
@@ -17,25 +16,35 @@ from typing import Any
 from dashboard.analytics.filters import Filters
 from dashboard.security.accounts import demo_password
 
-APP = Path(__file__).resolve().parent.parent.parent / "app.py"
+APP = Path(__file__).resolve().parent.parent / "app.py"
 # The demo accounts ensure_demo_users creates; admin opens the Administration page.
 ANALYST, ADMIN = "analyst", "admin"
 ADMIN_PAGES = ("admin",)
 
 
-def _use_navigation() -> None:
-    """Make AppTest run app.py's st.navigation on every rerun, as the server does (AppTest
-    otherwise falls back to the legacy pages/ folder mode and runs a page file alone; the
-    tests patch the same in tests/conftest.py)."""
+def navigation_pages_manager() -> type:
+    """A PagesManager that makes AppTest run app.py's st.navigation on every rerun, as the
+    server does. AppTest resets Streamlit's legacy "pages/ directory" flag before every run and
+    sets it again because pages/ exists; in that legacy mode a rerun executes the page file
+    alone (no sidebar, no shared filters). The real server clears the flag when app.py calls
+    st.navigation; this does the same for AppTest (install it as
+    ``streamlit.testing.v1.app_test.PagesManager``)."""
     from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import app_test
 
     class NavigationPagesManager(PagesManager):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
             PagesManager.uses_pages_directory = False
 
-    app_test.PagesManager = NavigationPagesManager  # type: ignore[attr-defined,misc]
+    return NavigationPagesManager
+
+
+def sign_in(at: Any, username: str, password: str) -> Any:
+    """Fill in and submit the app's sign-in form."""
+    at.text_input(key="sign_in_user").input(username)
+    at.text_input(key="sign_in_password").input(password)
+    next(button for button in at.button if button.label == "Sign in").click().run()
+    return at
 
 
 def signed_in_app(username: str, timeout: float) -> Any:
@@ -43,10 +52,7 @@ def signed_in_app(username: str, timeout: float) -> Any:
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=timeout)
-    at.run()
-    at.text_input(key="sign_in_user").input(username)
-    at.text_input(key="sign_in_password").input(demo_password(username))
-    next(button for button in at.button if button.label == "Sign in").click().run()
+    sign_in(at.run(), username, demo_password(username))
     if at.exception or "signed_in" not in at.session_state:
         raise RuntimeError(f"AppTest: could not sign in as {username!r}: "
                            f"{[e.value for e in at.exception] or [e.value for e in at.error]}")
@@ -79,7 +85,9 @@ def run_pages(config_dir: Path, store_url: str, variants: dict[str, list[Filters
     per page."""
     os.environ["THREAT_PICTURE_CONFIG"] = str(config_dir)
     os.environ["THREAT_PICTURE_STORE"] = store_url
-    _use_navigation()
+    from streamlit.testing.v1 import app_test
+
+    app_test.PagesManager = navigation_pages_manager()  # type: ignore[attr-defined,misc]
     report = progress or (lambda _page: None)
     results: dict[str, dict[str, Any]] = {}
     apps: dict[str, Any] = {}
