@@ -155,6 +155,9 @@ def _draw_sign_in(config: ProjectConfig, engine: sa.Engine) -> None:
         password = st.text_input("Password", type="password", key="sign_in_password",
                                  autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
+    if config.settings.synthetic:
+        st.caption("SYNTHETIC demo: one account per role was printed when the server first "
+                   "started; the README lists them.")
     if not submitted:
         with engine.connect() as connection:
             has_users = connection.execute(sa.text("SELECT 1 FROM users LIMIT 1")).first()
