@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,28 @@ def _kpi_once_changed(page: object, label: str, before: int, seconds: float = 30
         time.sleep(0.3)
 
 
+def _choose_first_region(page: Any, attempts: int = 3) -> None:
+    """Open the Region filter and pick its first region. A rerun that redraws the sidebar
+    while the list is open closes it, so a list that does not show is opened again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    region_box = page.locator("[data-testid='stMultiSelect']").filter(has_text="Region").first
+    # The first option is Streamlit's "Select all"; take the first real region.
+    option = page.get_by_role("option").filter(has_not_text="Select all").first
+    for attempt in range(attempts):
+        wait_for_app(page)
+        region_box.click()
+        try:
+            option.wait_for(timeout=10_000)
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        option.click()
+        return
+
+
 def test_overview_region_filter_changes_the_kpis(
         served_demo: str, browser_page: tuple[object, list[str], list[str]]) -> None:
     page, requests, dialogs = browser_page
@@ -55,10 +78,7 @@ def test_overview_region_filter_changes_the_kpis(
     statewide = int(_kpi(page, "Incidents").replace(",", ""))
     assert statewide > 0
 
-    region_box = page.locator("[data-testid='stMultiSelect']").filter(has_text="Region").first  # type: ignore[attr-defined]
-    region_box.click()
-    # The first option is Streamlit's "Select all"; take the first real region.
-    page.get_by_role("option").filter(has_not_text="Select all").first.click()  # type: ignore[attr-defined]
+    _choose_first_region(page)
     page.keyboard.press("Escape")  # type: ignore[attr-defined]
     page.wait_for_url("**regions=*", timeout=30_000)  # type: ignore[attr-defined]
     regional = _kpi_once_changed(page, "Incidents", statewide)
