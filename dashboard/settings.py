@@ -143,6 +143,8 @@ class BriefingSettings(Strict):
 
 
 Role = Literal["admin", "leadership", "analyst", "partner"]
+DEFAULT_ROLE_CEILINGS: dict[Role, Tlp] = {"admin": "TLP:RED", "leadership": "TLP:RED",
+                                          "analyst": "TLP:RED", "partner": "TLP:GREEN"}
 
 
 class OidcSettings(Strict):
@@ -172,14 +174,37 @@ class SecuritySettings(Strict):
     max_failed_sign_ins: int = Field(
         5, ge=1, description="Failed sign-ins in a row that lock a local account.")
     lockout_minutes: float = Field(10, gt=0, description="How long a locked account stays locked.")
+    sign_in_client_failures: int = Field(
+        5, ge=1, description="Failed sign-ins from one client address (IPv6: its /64) within "
+        "the failure window after which its further attempts are refused, without checking a "
+        "password, for a backoff that doubles with each further failure.")
+    sign_in_user_failures: int = Field(
+        5, ge=1, description="The same limit per user name as typed (known or not), whatever "
+        "the client.")
+    sign_in_failure_window_seconds: float = Field(
+        60, gt=0, description="Sliding window in which the failures above are counted.")
+    sign_in_backoff_seconds: float = Field(
+        1, gt=0, description="First backoff once a limit is reached; doubled with every "
+        "further failure (1, 2, 4 ... seconds).")
+    sign_in_backoff_max_seconds: float = Field(
+        300, gt=0, description="Longest backoff.")
+    sign_in_concurrent_hashes: int = Field(
+        2, ge=1, description="Password hashes computed at once in one app process (argon2id "
+        "takes 64 MiB each); further sign-ins wait, those of clients with the fewest recent "
+        "failed or refused attempts first.")
+    sign_in_hash_wait_seconds: float = Field(
+        5, gt=0, description="Longest a sign-in waits for a hashing slot before it is told the "
+        "service is busy.")
+    sign_in_audit_window_seconds: float = Field(
+        60, gt=0, description="Failed sign-ins of one user name from one client share one "
+        "audit row per window; the next row counts the attempts in between (detail `repeats`).")
     partner_min_count: int = Field(
         5, ge=1, description="Partners see no county count below this (small-cell suppression).")
     review_period_days: int = Field(
         1826, ge=1, description="Review date of a record: this many days after it entered the "
         "store (28 CFR 23.20(h): five years).")
     role_ceilings: dict[Role, Tlp] = Field(
-        default_factory=lambda: {"admin": "TLP:RED", "leadership": "TLP:RED",
-                                 "analyst": "TLP:RED", "partner": "TLP:GREEN"},
+        default_factory=lambda: dict(DEFAULT_ROLE_CEILINGS),
         description="Highest marking each role may ever receive (a user's own limit is capped "
         "by it; TLP:RED still needs the user named as a recipient).")
     oidc: OidcSettings = Field(default_factory=OidcSettings,
@@ -317,6 +342,16 @@ class ProjectConfig:
 
         counties = state_counties(self.settings.state)
         return dict(zip(counties["county_fips"], counties["county_name"], strict=True))
+
+    @cached_property
+    def labels(self) -> dict[str, dict[str, str]]:
+        """Display names by vocabulary: category, region, center, county, and category_region
+        (categories and regions together, for keys that join both)."""
+        categories = {key: value.label for key, value in self.taxonomy.categories.items()}
+        regions = {region.id: region.name for region in self.regions}
+        return {"category": categories, "region": regions,
+                "center": {center.id: center.name for center in self.centers},
+                "county": dict(self.county_names), "category_region": categories | regions}
 
     def center(self, center_id: str) -> Center:
         return next(center for center in self.centers if center.id == center_id)
@@ -521,7 +556,7 @@ def config_markdown() -> str:
         lines += [f"#### `{title}`", "", "| key | default | meaning |", "|---|---|---|"]
         for name, info in model.model_fields.items():
             default = "required" if info.is_required() else _default_text(
-                info.default_factory() if info.default_factory else info.default)  # type: ignore[call-arg]
+                info.get_default(call_default_factory=True, validated_data={}))
             lines.append(f"| `{name}` | {default} | {info.description or ''} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

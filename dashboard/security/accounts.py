@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -59,7 +59,7 @@ def _check_password(password: str) -> None:
 def _user_row(connection: sa.Connection, username: str) -> Mapping[str, Any] | None:
     users = sql_table("users")
     row = connection.execute(sa.select(users).where(users.c.username == username)).first()
-    return None if row is None else row._mapping
+    return None if row is None else dict(row._mapping)
 
 
 def add_user(engine: sa.Engine, config: ProjectConfig, username: str, display_name: str,
@@ -118,7 +118,8 @@ def reset_password(engine: sa.Engine, username: str, password: str) -> None:
 def viewer_of(row: Mapping[str, Any], security: SecuritySettings) -> Viewer:
     return Viewer(username=row["username"], display_name=row["display_name"], role=row["role"],
                   center_id=row["center_id"], max_tlp=row["max_tlp"],
-                  need_to_know=bool(row["need_to_know"])).capped(dict(security.role_ceilings))
+                  need_to_know=bool(row["need_to_know"])).capped(
+                      {str(role): str(tlp) for role, tlp in security.role_ceilings.items()})
 
 
 def viewer_for(engine: sa.Engine, username: str, security: SecuritySettings) -> Viewer | None:
@@ -130,10 +131,103 @@ def viewer_for(engine: sa.Engine, username: str, security: SecuritySettings) -> 
     return viewer_of(row, security)
 
 
-def _as_utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=clock.now().tzinfo)
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether the password matches the hash. Without a hash (unknown name, single sign-on
+    account) the dummy hash is verified anyway, so the answer costs the same time, and False."""
+    matches: bool
+    try:
+        matches = HASHER.verify(stored_hash or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        matches = False
+    return matches and stored_hash is not None
+
+
+@dataclass(frozen=True)
+class SignInClaim:
+    """One sign-in attempt's slot in its account's failure count (see :func:`claim_sign_in`).
+
+    ``status``: ``claimed`` (a slot was taken: verify the password, then
+    :func:`finish_sign_in`), ``refused`` (the account is locked, or every slot is taken by
+    attempts still in progress: refuse without hashing) or ``unknown`` (no such account: verify
+    against the dummy hash anyway so the answer takes as long)."""
+
+    username: str
+    status: Literal["claimed", "refused", "unknown"]
+    row: Mapping[str, Any] | None = None
+    number: int = 0
+
+    @property
+    def stored_hash(self) -> str | None:
+        return None if self.row is None else self.row["password_hash"]
+
+
+def claim_sign_in(engine: sa.Engine, username: str, security: SecuritySettings) -> SignInClaim:
+    """Count an attempt as a failure before its password is checked, with one conditional
+    UPDATE, so parallel attempts cannot all read the same count and overwrite each other.
+
+    A slot is free while the account is unlocked with fewer than ``max_failed_sign_ins``
+    counted attempts, or once its lock has expired (the count then restarts at 1). The attempt
+    that takes the last slot locks the account at once: the lock needs no later write, so an
+    attempt that never finishes cannot leave the account open or locked for ever."""
+    now = clock.now()
+    users = sql_table("users")
+    limit = security.max_failed_sign_ins
+    lock_expired = sa.and_(users.c.locked_until.is_not(None), users.c.locked_until <= now)
+    has_free_slot = sa.and_(users.c.locked_until.is_(None), users.c.failed_attempts < limit)
+    count_after = sa.case((lock_expired, 1), else_=users.c.failed_attempts + 1)
+    lock_until = sa.literal(now + timedelta(minutes=security.lockout_minutes),
+                            users.c.locked_until.type)
+    claim = (users.update()
+             .where(users.c.username == username, sa.or_(has_free_slot, lock_expired))
+             .values(failed_attempts=count_after,
+                     locked_until=sa.case((count_after >= limit, lock_until), else_=sa.null())))
+    with engine.begin() as connection:
+        claimed = connection.execute(claim).rowcount == 1
+        # Still in the claim's transaction: the row as this claim left it.
+        row = _user_row(connection, username)
+    if row is None:
+        return SignInClaim(username, "unknown")
+    if not claimed:
+        return SignInClaim(username, "refused")
+    return SignInClaim(username, "claimed", row, int(row["failed_attempts"]))
+
+
+def finish_sign_in(engine: sa.Engine, claim: SignInClaim, verified: bool,
+                   security: SecuritySettings) -> Viewer | None:
+    """The viewer when the claimed attempt's password was right and the account is still
+    usable and was not locked meanwhile by other attempts; None otherwise.
+
+    A success resets the count, in one conditional UPDATE whose row count says whether the
+    account was still open. A failure was counted by the claim already; it only restarts a
+    lock the count has reached, so the lock lasts ``lockout_minutes`` from the last failure."""
+    if claim.status != "claimed" or claim.row is None:
+        return None
+    now = clock.now()
+    users = sql_table("users")
+    this_account = users.c.username == claim.username
+    usable = (claim.stored_hash is not None and not claim.row["disabled"]
+              and claim.row["auth_method"] == "local")
+    with engine.begin() as connection:
+        if verified and usable:
+            still_open: sa.ColumnElement[bool] = users.c.locked_until.is_(None)
+            if claim.number >= security.max_failed_sign_ins:
+                # This attempt took the last slot and so set the lock itself: no one else
+                # could claim after it, so a count still at its number means an own lock.
+                still_open = sa.or_(still_open, users.c.failed_attempts == claim.number)
+            success = (users.update()
+                       .where(this_account, still_open, users.c.disabled == sa.false(),
+                              users.c.auth_method == "local",
+                              users.c.password_hash == claim.stored_hash)
+                       .values(failed_attempts=0, locked_until=None, last_sign_in_at=now))
+            if connection.execute(success).rowcount == 1:
+                return viewer_of(claim.row, security)
+            return None
+        connection.execute(
+            users.update()
+            .where(this_account, users.c.failed_attempts >= security.max_failed_sign_ins,
+                   users.c.locked_until > now)
+            .values(locked_until=now + timedelta(minutes=security.lockout_minutes)))
+        return None
 
 
 def authenticate(engine: sa.Engine, username: str, password: str,
@@ -142,35 +236,13 @@ def authenticate(engine: sa.Engine, username: str, password: str,
     for anything else (the caller shows :data:`SIGN_IN_FAILED`, whatever the reason).
 
     ``max_failed_sign_ins`` failures in a row lock the account for ``lockout_minutes``; a
-    success resets the count."""
-    now = clock.now()
-    users = sql_table("users")
-    with engine.begin() as connection:
-        row = _user_row(connection, username)
-        stored_hash = row["password_hash"] if row is not None else None
-        try:
-            verified = HASHER.verify(stored_hash or _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            verified = False
-        if row is None:
-            return None
-        locked_until = _as_utc(row["locked_until"])
-        locked = locked_until is not None and locked_until > now
-        usable = (stored_hash is not None and not row["disabled"]
-                  and row["auth_method"] == "local")
-        where = users.c.username == username
-        if verified and usable and not locked:
-            connection.execute(users.update().where(where).values(
-                failed_attempts=0, locked_until=None, last_sign_in_at=now))
-            return viewer_of(row, security)
-        if locked:
-            return None
-        failures = int(row["failed_attempts"]) + 1
-        lock = (now + timedelta(minutes=security.lockout_minutes)
-                if failures >= security.max_failed_sign_ins else None)
-        connection.execute(users.update().where(where).values(
-            failed_attempts=0 if lock else failures, locked_until=lock))
+    success resets the count. No throttle and no bound on parallel hashing here: the app signs
+    in through :func:`dashboard.security.signin_guard.sign_in`, which adds both."""
+    claim = claim_sign_in(engine, username, security)
+    if claim.status == "refused":
         return None
+    verified = verify_password(claim.stored_hash, password)
+    return finish_sign_in(engine, claim, verified, security)
 
 
 def claims_username(claims: Mapping[str, Any]) -> str:

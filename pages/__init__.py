@@ -1,1 +1,0 @@
-"""Thin Streamlit pages: read state, call dashboard/, render."""
