@@ -30,9 +30,14 @@ def stale_sections(text: str) -> list[str]:
     return stale
 
 
+def _replace_section(text: str, name: str, content: str) -> str:
+    """``text`` with the body of generated section ``name`` replaced by ``content``."""
+    return _pattern(name).sub(lambda m: m.group(1) + content + m.group(3), text)
+
+
 def rewrite(text: str) -> str:
     for name, render in SECTIONS.items():
-        text = _pattern(name).sub(lambda m, r=render: m.group(1) + r() + m.group(3), text)
+        text = _replace_section(text, name, render())
     return text
 
 

@@ -83,7 +83,7 @@ def table(name: str) -> sa.Table:
     return METADATA.tables[name]
 
 
-def data_version_query() -> sa.Select[tuple[int]]:
+def data_version_query() -> sa.Select[int]:
     """The data version: the id of the last ingest run that loaded rows (0 before any)."""
     runs = table("ingest_runs")
     return sa.select(sa.func.coalesce(sa.func.max(runs.c.run_id), 0)).where(

@@ -30,6 +30,7 @@ class SqlConnector:
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
         assert isinstance(options, self.Options)
         engine = sa.create_engine(location)
+        statement: sa.Executable
         try:
             if options.table is not None:
                 statement = sa.select(sa.table(options.table, *_columns(engine, options.table)))

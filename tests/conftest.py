@@ -1,13 +1,16 @@
-"""Shared fixtures: the Rhode Island fixture deployment, SQLite and PostgreSQL stores."""
+"""Shared fixtures: the Rhode Island fixture deployment, SQLite and PostgreSQL stores, and the
+services some tests need (PostgreSQL, Debian's Chromium): missing, they skip the test locally
+but fail it under CI=true."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +24,16 @@ POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
 POSTGRES_ADMIN_URL = f"postgresql+psycopg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
 
 TableSnapshot = dict[str, list[tuple[Any, ...]]]
+# CI (.ci/run with CI=true) installs and starts every service, so none may be silently skipped.
+IN_CI = os.environ.get("CI") == "true"
+
+
+def service_missing(message: str) -> NoReturn:
+    """A service the test needs is missing: skip the test, saying why, or under CI=true fail it."""
+    if IN_CI:
+        pytest.fail(f"{message}; under CI=true a test whose service is missing fails instead of "
+                    "skipping", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture
@@ -105,7 +118,8 @@ def _postgres_reachable() -> bool:
 def postgres_url() -> Iterator[str]:
     """URL of a fresh, uniquely named schema in database `test`; dropped afterwards."""
     if not _postgres_reachable():
-        pytest.skip(f"PostgreSQL is not reachable on {POSTGRES_HOST}:{POSTGRES_PORT}")
+        service_missing(f"PostgreSQL is not reachable on {POSTGRES_HOST}:{POSTGRES_PORT} "
+                        "(the integration tests use its database `test`)")
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL)
     with admin.begin() as connection:
@@ -139,12 +153,24 @@ def snapshot_tables() -> Callable[..., TableSnapshot]:
 @pytest.fixture(autouse=True)
 def _apptest_uses_st_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make AppTest treat the app as the st.navigation app it is (see
-    pages.apptest_driver.navigation_pages_manager)."""
+    page_glue.navigation_pages_manager)."""
     from streamlit.testing.v1 import app_test
 
-    from pages.apptest_driver import navigation_pages_manager
+    from page_glue import navigation_pages_manager
 
     monkeypatch.setattr(app_test, "PagesManager", navigation_pages_manager())
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Path of Debian's Chromium for the browser tests (see tests.browser_support.needs_chromium);
+    skips the test when it is not installed, or fails it under CI=true."""
+    from tests.browser_support import CHROMIUM
+
+    if CHROMIUM is None:
+        service_missing("Debian chromium is not installed (apt-get install chromium); browser "
+                        "tests need it")
+    return CHROMIUM
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ from dashboard.views.offline_map import (
     localize_assets,
     standalone_html,
 )
+from tests.browser_support import needs_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -267,12 +268,8 @@ def test_standalone_html_inlines_every_asset() -> None:
     assert "url(data:image/png;base64," in html
 
 
-# Browser tests -------------------------------------------------------------------------------
+# Browser tests (needs_chromium: skipped without Debian's Chromium, failed so under CI=true) ----
 
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Debian chromium is not installed (apt-get install chromium); browser tests need it",
-)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 

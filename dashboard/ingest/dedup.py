@@ -56,8 +56,10 @@ def _candidate_pairs(reports: pl.DataFrame, max_km: float, max_minutes: float) -
         haversine_km(pl.col("latitude"), pl.col("longitude"), pl.col("latitude_b"),
                      pl.col("longitude_b")).alias("distance_km"),
     )
-    near = pl.when(pl.col("distance_km").is_not_null()).then(pl.col("distance_km") <= max_km)
-    near = near.otherwise(pl.col("county_fips") == pl.col("county_fips_b"))
+    near = (
+        pl.when(pl.col("distance_km").is_not_null()).then(pl.col("distance_km") <= max_km)
+        .otherwise(pl.col("county_fips") == pl.col("county_fips_b"))
+    )
     return pairs.filter((pl.col("minutes_apart") <= max_minutes) & near).select(
         "center_id", "incident_id", "order", "center_id_b", "incident_id_b", "order_b",
         "distance_km", "minutes_apart",

@@ -222,7 +222,7 @@ def _ingest_source(connection: sa.Connection, config: ProjectConfig,
                            config.settings.ingest.county_mismatch_tolerance_km)
         valid = geocoded.placed
         rejected.append(geocoded.rejected)
-        report.rows_flagged = valid["geo_flag"].is_not_null().sum()
+        report.rows_flagged = valid.height - valid["geo_flag"].null_count()
     quarantined = pl.concat(rejected).sort(ROW_COLUMN)
     report.rows_rejected = quarantined.height
     unit = connector.row_unit
