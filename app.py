@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.security.policy import Viewer, may_open_page
-from pages.common import (
+from dashboard.views.formatting import markdown_text
+from page_glue import (
     PageContext,
     engine,
     load_context,
@@ -14,11 +15,11 @@ from pages.common import (
     marking_on_screen,
     record_page_view,
     render_data_banner,
+    render_filter_sidebar,
     render_marking_banner,
-    today_in,
+    require_viewer,
+    sign_out,
 )
-from pages.sidebar import render_filter_sidebar
-from pages.signin import require_viewer, sign_out
 
 # (file, title, icon, url_path) per navigation section. Each url_path equals its file's name:
 # Streamlit still resolves deep links against the legacy pages/ folder first, and a different
@@ -68,17 +69,18 @@ marking_slot = st.empty()
 context: PageContext = load_context()
 render_data_banner(context)
 with st.sidebar:
-    st.caption(f"Signed in as **{viewer.display_name}** · {viewer.role} · "
-               f"{viewer.center_id} · up to {viewer.max_tlp}")
+    # Plain text: a display name comes from an account or an identity provider's claims.
+    st.text(f"Signed in as {viewer.display_name} · {viewer.role} · {viewer.center_id} · "
+            f"up to {viewer.max_tlp}")
     st.button("Sign out", key="sign_out", icon=":material/logout:",
               on_click=sign_out, args=(store, config))
-filters = render_filter_sidebar(config, today_in(context))
-render_marking_banner(marking_slot, marking_on_screen(context, context.cache_key, filters,
-                                                      today_in(context)))
+filters = render_filter_sidebar(config, context.today, viewer.aggregates_only)
+render_marking_banner(marking_slot, marking_on_screen(context, filters))
 cautioned = [config.taxonomy.categories[key].label for key in filters.categories
              if config.taxonomy.categories[key].first_amendment_caution]
 if cautioned:
-    st.warning(f"{', '.join(cautioned)} may touch First Amendment-protected activity: only "
+    names = ", ".join(markdown_text(label) for label in cautioned)
+    st.warning(f"{names} may touch First Amendment-protected activity: only "
                "criminal conduct or reasonable suspicion of it belongs here (28 CFR 23.20(b)); "
                "speech, assembly and religion alone never do.", icon=":material/gavel:")
 record_page_view(context, navigation.url_path or "overview", filters)

@@ -16,7 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from dashboard.columnar import read_snapshot
-from dashboard.schema import polars_schema
+from dashboard.schema import derived_schema, polars_schema
 from dashboard.store import data_version as data_version_of
 from dashboard.store import data_version_query
 from dashboard.store import table as sql_table
@@ -225,6 +225,8 @@ class PictureFrames:
     center_aor: pl.DataFrame
     quarantine_rows: int
     data_version: int
+    # Every user named as a recipient of a TLP:RED incident or product (see VisibilityClass).
+    red_recipients: frozenset[str] = frozenset()
 
 
 # The canonical tables the picture frames are built from, and the columns read of each.
@@ -274,16 +276,40 @@ def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
         ((pl.col("category") == SAR_CATEGORY) | pl.col("sar_behavior").is_not_null())
         .alias("is_sar"),
     )
+    products = tables["products"]
     return PictureFrames(
-        incidents=incidents,
-        products=_with_covered_counties(tables["products"], tables["product_coverage"],
-                                        regions, timezone),
+        incidents=_as_declared(incidents, "incidents", wanted["incidents"]),
+        products=_as_declared(
+            _with_covered_counties(products, tables["product_coverage"], regions, timezone),
+            "products", wanted["products"]),
         regions=regions,
         centers=tables["centers"],
         center_aor=tables["center_aor"],
         quarantine_rows=int(tables["quarantine_rows"]),
         data_version=int(tables["data_version"]),
+        red_recipients=red_recipients(incidents, products),
     )
+
+
+def _as_declared(frame: pl.DataFrame, table: str, stored: pl.Schema) -> pl.DataFrame:
+    """``frame`` as declared: the stored columns read, then the derived columns of
+    ``dashboard.schema.DERIVED_FIELDS``, with their dtypes (a code change that breaks this
+    fails here, not in a page)."""
+    declared = pl.Schema({**stored, **derived_schema(table)})
+    if frame.schema != declared:
+        raise RuntimeError(f"the {table} frame's columns {dict(frame.schema)} are not the "
+                           f"declared {dict(declared)} (dashboard/schema.py DERIVED_FIELDS)")
+    return frame
+
+
+def red_recipients(*frames: pl.DataFrame) -> frozenset[str]:
+    """Every name listed as a recipient of a TLP:RED row of ``frames``."""
+    names: set[str] = set()
+    for frame in frames:
+        names.update(frame.lazy().filter(pl.col("tlp") == "TLP:RED").select(
+            pl.col("recipients").explode().drop_nulls().unique()).collect().to_series()
+            .to_list())
+    return frozenset(names)
 
 
 def _arrow_tables(engine: sa.Engine, queries: Mapping[str, sa.Select[Any]],

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
-import polars as pl
 import streamlit as st
 
-from dashboard.security import accounts, audit
-from dashboard.security.retention import due_for_review
-from dashboard.views.export import to_safe_csv
-from pages.common import audited_download, engine, load_context
+from dashboard.pagemodels.admin import AUDIT_ACTIONS, accounts_view, audit_view, review_view
+from page_glue import audited_download, engine, load_context
 
 context = load_context()
 store = engine(context.store_url)
@@ -28,40 +25,35 @@ with trail:
     days = controls[0].date_input("Between", (today - timedelta(days=7), today),
                                   key="audit_days", max_value=today)
     start, end = (days if isinstance(days, tuple) and len(days) == 2 else (today, today))
-    rows = audit.audit_frame(store, since=datetime.combine(start, time.min, UTC),
-                             until=datetime.combine(end, time.max, UTC))
-    actions = controls[1].multiselect("Action", list(audit.ACTIONS), key="audit_actions")
+    actions = controls[1].multiselect("Action", AUDIT_ACTIONS, key="audit_actions")
     who = controls[2].text_input("User contains", key="audit_user")
-    if actions:
-        rows = rows.filter(pl.col("action").is_in(actions))
-    if who:
-        rows = rows.filter(pl.col("username").str.contains(who, literal=True))
+    trail_view = audit_view(store, start, end, actions, who)
+    rows = trail_view.rows
     st.caption(f"{rows.height:,} audit rows from {start} to {end} (UTC), newest first.")
     st.dataframe(rows, hide_index=True, width="stretch", key="audit_rows",
                  column_config={"at": st.column_config.DatetimeColumn(
                      "When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                      "detail": st.column_config.TextColumn("Detail", width="large")})
-    audited_download(context, "Export audit rows (CSV)", to_safe_csv(rows),
-                     f"audit_{start}_{end}.csv", rows=rows.height, key="audit_csv")
+    audited_download(context, "Export audit rows (CSV)", trail_view.csv, trail_view.csv_name,
+                     rows=rows.height, key="audit_csv")
 
 with review:
     within = st.number_input("Falling due within (days)", 0, 3650, 30, step=30,
                              key="review_within")
-    due = due_for_review(store, within_days=int(within))
-    past = due.filter(pl.col("review_by") <= datetime.now(UTC))
+    due = review_view(store, int(within), datetime.now(UTC))
     cards = st.columns(3)
-    cards[0].metric("Past review date", f"{past.height:,}")
-    cards[1].metric(f"Due within {within} days", f"{due.height - past.height:,}")
+    cards[0].metric("Past review date", f"{due.past_review:,}")
+    cards[1].metric(f"Due within {within} days", f"{due.due_soon:,}")
     cards[2].metric("Review period", f"{security.review_period_days:,} days")
-    if due.is_empty():
+    if due.due.is_empty():
         st.success("No record falls due for review in that window.")
     else:
-        st.dataframe(due, hide_index=True, width="stretch", key="review_rows",
+        st.dataframe(due.due, hide_index=True, width="stretch", key="review_rows",
                      column_config={
                          "entered_at": st.column_config.DatetimeColumn("Entered (UTC)"),
                          "review_by": st.column_config.DatetimeColumn("Review by (UTC)")})
 
 with users:
-    st.dataframe(accounts.list_users(store), hide_index=True, width="stretch", key="user_rows")
+    st.dataframe(accounts_view(store), hide_index=True, width="stretch", key="user_rows")
     st.caption("Manage accounts with `threat-picture users add|list|disable|enable|"
                "reset-password`; single sign-on accounts appear after their first sign-in.")

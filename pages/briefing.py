@@ -4,13 +4,12 @@ downloaded; earlier briefings from the archive."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import polars as pl
 import streamlit as st
 
 from dashboard.analytics.filters import PERIOD_PRESETS, Filters
-from dashboard.analytics.health import last_load_per_center
 from dashboard.briefing.archive import (
     MIME_TYPES,
     archive_folder,
@@ -25,43 +24,41 @@ from dashboard.briefing.compose import (
     Briefing,
     BriefingError,
     BriefingTable,
-    compose_briefing,
 )
+from dashboard.pagemodels.briefing import briefing_preview
 from dashboard.schema import TLP_MARKINGS
-from dashboard.security.policy import TLP_RANK
+from dashboard.security.policy import TLP_RANK, may_produce_briefing
 from dashboard.views.formatting import markdown_text
 from dashboard.views.picture import kpi_delta
-from pages.common import (
+from page_glue import (
     PageContext,
     audited_download,
-    context_frames,
+    context_data,
+    current_filters,
     engine,
     health_frames,
     load_context,
     render_marking_banner,
-    today_in,
 )
-from pages.sidebar import current_filters
 
 PRODUCED_KEY = "briefing_produced"
 PREVIEW_TABLES = ("kpis", "hotspots", "compstat", "gaps", "clusters", "centers", "products")
 
 
 @st.cache_data(max_entries=16, show_spinner="Composing the briefing...")
-def preview(_context: PageContext, cache_key: tuple[object, ...], filters: Filters, today: date,
-            audience: str, marking_floor: str) -> Briefing:
+def preview(_context: PageContext, cache_key: tuple[object, ...], author: str,
+            filters: Filters, audience: str, marking_floor: str) -> Briefing:
     """The briefing as the viewer would produce it now (not yet stamped), cached per data
-    version, viewer and choice."""
-    health = health_frames(_context.store_url, _context.data_version)
-    return compose_briefing(_context.config, context_frames(_context), _context.viewer, filters,
-                            today, audience=audience, marking_floor=marking_floor,
-                            last_loads=last_load_per_center(health))
+    version, visibility class, author and choice."""
+    return briefing_preview(_context.config, context_data(_context), _context.viewer,
+                            health_frames(_context.store_url, _context.data_version), filters,
+                            _context.today, audience, marking_floor)
 
 
 @st.cache_data(max_entries=16, show_spinner="Drawing the map...")
-def preview_map(_context: PageContext, cache_key: tuple[object, ...], filters: Filters,
-                today: date, audience: str, marking_floor: str) -> bytes:
-    return map_png(preview(_context, cache_key, filters, today, audience, marking_floor))
+def preview_map(_context: PageContext, cache_key: tuple[object, ...], author: str,
+                filters: Filters, audience: str, marking_floor: str) -> bytes:
+    return map_png(preview(_context, cache_key, author, filters, audience, marking_floor))
 
 
 def table_frame(table: BriefingTable) -> pl.DataFrame:
@@ -74,7 +71,6 @@ context = load_context()
 config = context.config
 viewer = context.viewer
 filters = current_filters()
-today = today_in(context)
 settings = config.settings.briefing
 folder = archive_folder(settings.archive_dir)
 
@@ -82,7 +78,7 @@ st.title("Briefing")
 st.caption("A marked snapshot of the picture for the filters in the sidebar: the same figures "
            "as the pages, as a PDF or one self-contained HTML file. Producing one archives it "
            "and logs who released it, to whom and why (28 CFR 23.20(f)).")
-if viewer.aggregates_only:
+if not may_produce_briefing(viewer):
     st.error("Partners receive briefings; they do not produce them.")
     st.stop()
 
@@ -112,7 +108,8 @@ purpose = lower[1].text_input(
 
 chosen = filters.with_changes(period=period_key)
 try:
-    briefing = preview(context, context.cache_key, chosen, today, audience, marking_floor)
+    briefing = preview(context, context.cache_key, viewer.username, chosen, audience,
+                       marking_floor)
 except BriefingError as error:
     st.error(str(error))
     st.stop()
@@ -164,7 +161,8 @@ cards = st.columns(len(briefing.kpis))
 for card, kpi in zip(cards, briefing.kpis, strict=True):
     card.metric(kpi.label, f"{kpi.current:,}", kpi_delta(kpi), border=True,
                 delta_color="off", help=kpi.help)
-st.image(preview_map(context, context.cache_key, chosen, today, audience, marking_floor),
+st.image(preview_map(context, context.cache_key, viewer.username, chosen, audience,
+                     marking_floor),
          caption="Incidents per county under the filters; hot spots (Getis-Ord Gi*) over the "
          "whole state; regions outlined.", width=900)
 tabs = st.tabs([briefing.tables[name].title for name in PREVIEW_TABLES])

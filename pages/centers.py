@@ -3,14 +3,13 @@ and which counties no center covers. A click on a center in a chart filters ever
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from dashboard.analytics.centers import CenterFigures, center_figures
-from dashboard.analytics.filters import Filters, period_of
+from dashboard.analytics.filters import Filters
+from dashboard.pagemodels.centers import centers_page
 from dashboard.views.centers import (
     aor_category_figure,
     center_label,
@@ -19,24 +18,17 @@ from dashboard.views.centers import (
     products_by_month_figure,
     weekly_activity_figure,
 )
-from dashboard.views.export import to_safe_csv
 from dashboard.views.formatting import markdown_text
-from pages.common import PageContext, audited_download, context_frames, load_context, today_in
-from pages.sidebar import current_filters, request_filter_change
+from page_glue import (
+    audited_download,
+    current_filters,
+    load_context,
+    page_model,
+    request_filter_change,
+)
 
 KIND_LABELS = {"state": "State", "regional": "Regional", "urban_area": "Urban area"}
 CHART_CONFIG = {"displaylogo": False}
-
-
-@st.cache_data(max_entries=32, show_spinner="Comparing the centers...")
-def centers_figures(_context: PageContext, cache_key: tuple[object, ...], filters: Filters,
-                    today: date) -> CenterFigures:
-    """The Centers page's figures, cached per data version and filter."""
-    frames = context_frames(_context)
-    config = _context.config
-    return center_figures(frames.incidents, frames.products, frames.regions, frames.centers,
-                          frames.center_aor, filters, period_of(filters, today),
-                          config.county_to_region, config.settings.timezone)
 
 
 def narrow_to_clicked_center(event: Any, chart_key: str, known: set[str],
@@ -62,10 +54,9 @@ def lag_text(column: str) -> pl.Expr:
 context = load_context()
 config = context.config
 filters = current_filters()
-today = today_in(context)
-period = period_of(filters, today)
-figures = centers_figures(context, context.cache_key, filters, today)
-names = {center.id: center.name for center in config.centers}
+page = page_model(context, centers_page, filters)
+period, figures = page.period, page.figures
+names = dict(config.labels["center"])
 names.update({row["center_id"]: row["name"] for row in figures.summary.iter_rows(named=True)
               if row["center_id"] not in names})
 # One fixed order in every chart (state center first, then regional, then urban-area ones), so
@@ -140,8 +131,8 @@ notes += [f"{row['center_id'].upper()} {row['lag_negative']:,} reported before t
 st.caption(("Left out of the lag: " + " · ".join(notes) + ". " if notes else "")
            + "The CSV adds each center's reports another center also filed, outside-AOR counts "
            "and lag data-quality counts.")
-audited_download(context, "Download summary (CSV)", to_safe_csv(figures.summary),
-                 f"centers_{period.start}_{period.end}.csv", rows=figures.summary.height,
+audited_download(context, "Download summary (CSV)", page.csv, page.csv_name,
+                 rows=figures.summary.height,
                  key="centers_summary_csv")
 
 known = set(names)

@@ -4,21 +4,13 @@ filters every page to its topic and area."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from dashboard.analytics.coverage import (
-    LEVELS,
-    CoverageFigures,
-    CoverageScope,
-    Level,
-    cell_products,
-    coverage_figures,
-)
-from dashboard.analytics.filters import Filters, period_of
+from dashboard.analytics.coverage import LEVELS, CoverageScope, Level
+from dashboard.pagemodels.coverage import coverage_page
 from dashboard.views.coverage import (
     center_topic_figure,
     gap_heatmap,
@@ -26,24 +18,20 @@ from dashboard.views.coverage import (
     product_cards_html,
 )
 from dashboard.views.export import to_safe_csv
-from pages.common import PageContext, audited_download, context_frames, load_context, today_in
-from pages.sidebar import current_filters, request_filter_change
+from dashboard.views.formatting import markdown_text
+from page_glue import (
+    audited_download,
+    current_filters,
+    load_context,
+    page_model,
+    request_filter_change,
+)
 
 CHART_CONFIG = {"displaylogo": False}
 MAX_CLUSTERS_SHOWN = 8
 MAX_GAPS_LISTED = 5
 MAX_PRODUCTS_PER_CENTER = 4
 HANDLED_KEY = "coverage_cell_handled"
-
-
-@st.cache_data(max_entries=32, show_spinner="Computing coverage...")
-def coverage(_context: PageContext, cache_key: tuple[object, ...], filters: Filters,
-             today: date, level: Level) -> CoverageFigures:
-    """The Coverage page's figures, cached per data version, viewer, filter and level."""
-    frames = context_frames(_context)
-    return coverage_figures(frames.incidents, frames.products, filters,
-                            period_of(filters, today), CoverageScope.from_config(_context.config),
-                            level)
 
 
 def narrow_to_clicked_cell(event: Any, level: Level, scope: CoverageScope) -> None:
@@ -77,17 +65,15 @@ def csv_download(label: str, table: pl.DataFrame, name: str, key: str) -> None:
 context = load_context()
 config = context.config
 filters = current_filters()
-today = today_in(context)
-period = period_of(filters, today)
-scope = CoverageScope.from_config(config)
-settings = scope.settings
 
 st.title("Coverage gaps & redundancy")
 heading, switch = st.columns([5, 1])
 level: Level = switch.segmented_control(  # type: ignore[assignment]
     "Cells by", list(LEVELS), format_func=LEVELS.__getitem__, default="region",
     key="coverage_level") or "region"
-figures = coverage(context, context.cache_key, filters, today, level)
+page = page_model(context, coverage_page, filters, level=level)
+period, scope, figures = page.period, page.scope, page.figures
+settings = scope.settings
 window = figures.product_window
 heading.caption(
     f"{period.label()} · activity: incidents "
@@ -169,8 +155,8 @@ with near:
     if figures.clusters.is_empty():
         st.info("No near-duplicate products in this window.", icon=":material/info:")
     for cluster in figures.clusters.head(MAX_CLUSTERS_SHOWN).iter_rows(named=True):
-        centers = ", ".join(scope.center_label(c) for c in cluster["centers"])
-        topics = ", ".join(scope.topics.get(t, t) for t in cluster["topics"])
+        centers = ", ".join(markdown_text(scope.center_label(c)) for c in cluster["centers"])
+        topics = ", ".join(markdown_text(scope.topics.get(t, t)) for t in cluster["topics"])
         st.markdown(
             f"**Cluster {cluster['cluster']}** · {cluster['size']} products from {centers} · "
             f"{topics} · {cluster['first_published']:%d %b} – "
@@ -207,16 +193,16 @@ with overlap:
                                "Incidents", format="localized")})
         rows = chosen.selection.rows if chosen else []  # type: ignore[attr-defined]
         cell = figures.overlaps.row(rows[0] if rows else 0, named=True)
-        products = cell_products(context_frames(context).products, figures.current_products,
-                                 cell["topic"], cell["area_id"])
-        st.markdown(f"**{cell['topic_label']} · {cell['area_label']}**: "
+        products = page.cell_products(cell["topic"], cell["area_id"])
+        st.markdown(f"**{markdown_text(cell['topic_label'])} · "
+                    f"{markdown_text(cell['area_label'])}**: "
                     f"{cell['current_products']} current products from "
                     f"{cell['center_count']} centers")
         columns = st.columns(cell["center_count"])
         for column, center_id in zip(columns, cell["centers"], strict=True):
             own = products.filter(pl.col("center_id") == center_id)
             with column:
-                st.markdown(f"**{scope.center_label(center_id)}** · {own.height} "
+                st.markdown(f"**{markdown_text(scope.center_label(center_id))}** · {own.height} "
                             f"{'product' if own.height == 1 else 'products'}")
                 st.html(product_cards_html(own.head(MAX_PRODUCTS_PER_CENTER), scope))
                 if own.height > MAX_PRODUCTS_PER_CENTER:

@@ -6,28 +6,21 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard.analytics.health import (
-    filter_quarantine,
-    quarantine_by_field,
-    rows_per_center,
-    source_freshness,
-)
-from dashboard.security.policy import health_view
+from dashboard.pagemodels.data_health import data_health_page
 from dashboard.views.health import rows_per_center_figure
-from pages.common import health_frames, load_context
+from page_glue import health_frames, load_context
 
 context = load_context()
-frames = health_view(context.viewer, health_frames(context.store_url, context.data_version))
-now = datetime.now(UTC)
+page = data_health_page(context.visibility, health_frames(context.store_url,
+                                                          context.data_version),
+                        datetime.now(UTC))
 
 st.title("Data health")
 st.caption("Rows per center, the freshness of every feed, and every row the ingest rejected or "
            "flagged. Nothing a feed sends is dropped silently: it is stored, flagged or "
            "quarantined here.")
 
-per_center = rows_per_center(frames)
-totals = per_center.select("incidents", "products", "quarantined", "flagged_locations",
-                           "duplicate_reports").sum().row(0, named=True)
+per_center, totals = page.per_center, page.totals
 metrics = st.columns(5)
 metrics[0].metric("Incidents stored", f"{totals['incidents']:,}")
 metrics[1].metric("Products stored", f"{totals['products']:,}")
@@ -56,7 +49,7 @@ with right:
                     config={"displaylogo": False})
 
 st.subheader("Feeds")
-freshness = source_freshness(frames, now)
+freshness = page.freshness
 st.dataframe(
     freshness, hide_index=True, width="stretch", key="freshness",
     column_config={
@@ -74,21 +67,21 @@ st.dataframe(
 )
 
 st.subheader("Quarantine")
-if frames.quarantine.is_empty():
+if page.quarantine_summary is None:
     st.success("No rejected rows: every row of every feed was stored.")
 else:
-    st.dataframe(quarantine_by_field(frames.quarantine), hide_index=True, width="stretch",
+    st.dataframe(page.quarantine_summary, hide_index=True, width="stretch",
                  key="quarantine_summary",
                  column_config={"example_reason": st.column_config.TextColumn("Example reason",
                                                                               width="large")})
     filters = st.columns([2, 2, 3])
-    centers = filters[0].multiselect("Center", sorted(frames.quarantine["center_id"].unique()),
+    centers = filters[0].multiselect("Center", sorted(page.quarantine["center_id"].unique()),
                                      key="quarantine_centers")
-    fields = filters[1].multiselect("Failing field", sorted(frames.quarantine["field"].unique()),
+    fields = filters[1].multiselect("Failing field", sorted(page.quarantine["field"].unique()),
                                     key="quarantine_fields")
     search = filters[2].text_input("Search reason or value", key="quarantine_search")
-    rows = filter_quarantine(frames.quarantine, centers, fields, search)
-    st.caption(f"{rows.height:,} of {frames.quarantine.height:,} quarantined rows. Values are "
+    rows = page.quarantine_rows(centers, fields, search)
+    st.caption(f"{rows.height:,} of {page.quarantine.height:,} quarantined rows. Values are "
                "shown as text exactly as the feed sent them.")
     st.dataframe(
         rows.select("center_id", "source_name", "row_number", "field", "value", "reason",
@@ -104,12 +97,12 @@ with flagged_column:
     st.caption("Kept as reported, never silently fixed: `outside_state` (coordinates outside the "
                "state, county given) and `county_mismatch` (coordinates far from the county "
                "given).")
-    st.dataframe(frames.flagged.sort("occurred_at", descending=True), hide_index=True,
+    st.dataframe(page.flagged, hide_index=True,
                  width="stretch", key="flagged")
 with links_column:
     st.subheader("Cross-center duplicate links")
     st.caption("The same event reported by two centers, linked to the first report.")
-    st.dataframe(frames.links.sort("occurred_at", descending=True), hide_index=True,
+    st.dataframe(page.links, hide_index=True,
                  width="stretch", key="links",
                  column_config={"distance_km": st.column_config.NumberColumn("km",
                                                                              format="%.2f"),

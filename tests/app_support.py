@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.security.accounts import demo_password
-from pages.apptest_driver import sign_in
+from page_glue import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 # The accounts ensure_demo_users creates in every test deployment, one per role.

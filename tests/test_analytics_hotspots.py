@@ -12,10 +12,11 @@ import sqlalchemy as sa
 
 from dashboard.analytics.filters import Filters
 from dashboard.analytics.hotspots import getis_ord_hotspots, hotspot_class, queen_weights
-from dashboard.analytics.report import analysis_report, hotspot_records
+from dashboard.analytics.report import hotspot_records
 from dashboard.frames import load_picture_frames
 from dashboard.geo import state_counties
 from dashboard.ingest.pipeline import run_ingest
+from dashboard.pagemodels.report import analysis_report
 from dashboard.settings import ProjectConfig
 
 LOS_ANGELES, ORANGE, RIVERSIDE, SAN_BERNARDINO = "06037", "06059", "06065", "06071"

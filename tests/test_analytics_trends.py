@@ -18,7 +18,6 @@ from dashboard.analytics.trends import (
     AnomalyRule,
     adjust_p_values,
     anomalies,
-    anomaly_records,
     bucket_floor,
     buckets_before,
     category_region_counts,
@@ -32,6 +31,7 @@ from dashboard.analytics.trends import (
     series_view,
     tail_log_p,
 )
+from dashboard.pagemodels.report import anomaly_records
 from dashboard.settings import AnomalySettings
 
 COUNTY_TO_REGION = {"06001": "bay", "06075": "bay", "06037": "south"}
@@ -353,7 +353,8 @@ def test_series_view_and_report_use_the_configured_rule() -> None:
                         AnomalySettings(), traces_per_series=3, max_buckets=60)
     assert small.granularity == "week" and small.rule.baseline_buckets == 8
     assert view.anomalies["series"].to_list() == ["bay"]
-    records = anomaly_records(frame, Filters(), COUNTY_TO_REGION, period, AnomalySettings())
+    records = anomaly_records(series_view(frame, Filters(), COUNTY_TO_REGION, period,
+                                          "category_region", "week", AnomalySettings()))
     assert records == [{
         "series": "narcotics|bay", "split": "category_region", "category": "narcotics",
         "region_id": "bay", "granularity": "week",

@@ -17,11 +17,11 @@ import polars as pl
 import pytest
 
 from dashboard.analytics.filters import Filters, Period, period_of
-from dashboard.analytics.report import analysis_report
 from dashboard.analytics.trends import data_range, series_view, split_key
 from dashboard.demo import generate
 from dashboard.frames import PictureFrames, load_picture_frames
 from dashboard.ingest.pipeline import run_ingest
+from dashboard.pagemodels.report import analysis_report
 from dashboard.settings import AnomalySettings, ProjectConfig, load_config
 from dashboard.store import open_store
 

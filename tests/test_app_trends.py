@@ -113,10 +113,16 @@ def test_partners_see_no_small_count(ingested_ri: tuple[Path, str],
     at = open_app(ingested_ri, monkeypatch, WINTER_2025, page=PAGE, role="partner")
     table = table_with(at, "28d")
     counts = table[["7d", "7d_prior", "28d", "28d_prior", "ytd", "ytd_prior"]]
-    # Every count here is below the partner threshold of 5: only zeros survive.
-    assert set(counts.stack().dropna().tolist()) <= {0}
-    assert table["28d_change"].isna().sum() >= 1
-    assert metric(at, "Year to date")[0] == "< 5"
+    # Every week x county x category cell here is below the partner threshold of 5: none is
+    # released, so every figure (counts, changes, totals) is computed from nothing.
+    assert set(counts.stack().tolist()) == {0}
+    assert set(table["28d_change"].tolist()) == {0}
+    assert metric(at, "Year to date")[0] == "0"
+    assert any("withheld and counted in no figure" in info.value for info in at.info)
+    # Days, centers and the hour x weekday rhythm are not in the release.
+    assert at.segmented_control(key="trends_split").options == ["Category", "Region"]
+    assert at.segmented_control(key="trends_granularity").options == ["Week", "Month"]
+    assert "Rhythm" not in [header.value for header in at.subheader]
     assert all(value is None or value == 0 for values in series_chart(at).values()
                for value in values)
 

@@ -18,10 +18,10 @@ from dashboard.analytics.coverage import (
     product_window,
 )
 from dashboard.analytics.filters import Filters, period_of
-from dashboard.analytics.report import analysis_report
 from dashboard.demo import generate
 from dashboard.frames import PictureFrames, load_picture_frames
 from dashboard.ingest.pipeline import run_ingest
+from dashboard.pagemodels.report import analysis_report
 from dashboard.settings import ProjectConfig, load_config
 from dashboard.store import open_store
 

@@ -3,12 +3,15 @@ and markings against the rules written out independently."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dashboard.schema import ROLES, TABLES, TLP_MARKINGS
+from dashboard.security.audience import last_released_day, partner_release
 from dashboard.security.policy import (
     PAGES_BY_ROLE,
     Viewer,
@@ -16,7 +19,7 @@ from dashboard.security.policy import (
     may_see_points,
     most_restrictive,
     redact_narratives,
-    suppress_small_counts,
+    visibility_class,
     visible_rows,
 )
 
@@ -88,15 +91,37 @@ def test_pages_points_and_narratives_by_role() -> None:
     assert redact_narratives(partner, narratives)["narrative"].null_count() == 2
 
 
-def test_partner_small_counts_and_what_derives_from_them_are_suppressed() -> None:
-    table = pl.DataFrame({"county": ["a", "b", "c", "d"], "incidents": [0, 3, 5, 12],
-                          "previous": [0, 9, 4, 10], "change": [0, -6, 1, 2]})
-    partner = _viewer(role="partner", max_tlp="TLP:GREEN")
-    shown = suppress_small_counts(partner, table, ["incidents", "previous"], 5, ["change"])
-    assert shown["incidents"].to_list() == [0, None, None, 12]
-    assert shown["previous"].to_list() == [0, None, None, 10]
-    assert shown["change"].to_list() == [0, None, None, 2]
-    assert suppress_small_counts(_viewer(), table, ["incidents"], 5) is table
+def test_partner_release_withholds_small_cells_and_counts_them_nowhere() -> None:
+    # County x category x complete week; k = 5. Week of Mon 2 Jun 2025 - Sun 8 Jun 2025.
+    days = [date(2025, 6, 2)] * 6 + [date(2025, 6, 4)] * 3 + [date(2025, 6, 10)] * 7
+    incidents = pl.DataFrame({
+        "county_fips": ["44007"] * 6 + ["44001"] * 3 + ["44007"] * 7,
+        "region_id": ["south"] * 6 + ["east"] * 3 + ["south"] * 7,
+        "category": ["gangs"] * 16, "occurred_date": days,
+        "is_duplicate": [False] * 16, "tlp": ["TLP:GREEN"] * 15 + ["TLP:CLEAR"],
+        "is_sar": [False] * 16, "center_id": ["c"] * 16, "severity": [3] * 16,
+        "occurred_at": [datetime(d.year, d.month, d.day, 9, tzinfo=UTC) for d in days],
+    })
+    # Today is Thursday 12 June: the week of 9-15 June is not complete, so not released.
+    rows, release = partner_release(incidents, 5, last_released_day(date(2025, 6, 12)), "UTC")
+    assert release.through == date(2025, 6, 8)
+    assert rows.height == 6 and set(rows["occurred_date"]) == {date(2025, 6, 8)}
+    assert rows["county_fips"].unique().to_list() == ["44007"]
+    assert rows["center_id"].null_count() == 6 and rows["severity"].null_count() == 6
+    assert release.withheld.select("county_fips", "occurred_date").rows() == [
+        ("44001", date(2025, 6, 8))]
+    assert rows.columns == incidents.columns
+
+
+def test_users_of_one_class_share_it_and_red_recipients_stand_alone() -> None:
+    one = Viewer("ana", "Ana", "analyst", "rifc", "TLP:RED")
+    two = Viewer("bo", "Bo", "analyst", "rifc", "TLP:RED")
+    named = frozenset({"bo"})
+    assert visibility_class(one, named) == visibility_class(one.__class__(
+        "cy", "Cy", "analyst", "rifc", "TLP:RED"), named)
+    assert visibility_class(two, named) != visibility_class(one, named)
+    assert visibility_class(two, named).recipient_name == "bo"
+    assert visibility_class(one, named).recipient_name is None
 
 
 def test_most_restrictive_marking() -> None:

@@ -20,18 +20,16 @@ class Kpi:
     current: int
     previous: int | None  # None: no comparison makes sense (e.g. open quarantine)
     help: str
-    # Withheld from this viewer (small-cell rule): neither figure nor change may be shown.
-    suppressed: bool = False
 
     @property
     def change(self) -> int | None:
-        if self.previous is None or self.suppressed:
+        if self.previous is None:
             return None
         return self.current - self.previous
 
     @property
     def change_pct(self) -> float | None:
-        if self.previous is None or self.previous == 0 or self.suppressed:
+        if self.previous is None or self.previous == 0:
             return None
         return 100.0 * (self.current - self.previous) / self.previous
 

@@ -459,28 +459,3 @@ def series_view(incidents: pl.DataFrame, filters: Filters, county_to_region: Map
     rule = anomaly_rule(settings, fitted)
     return SeriesView(split, fitted, rule, incident_series(
         incidents, filters, county_to_region, period, split, fitted, rule))
-
-
-REPORT_SPLIT = "category_region"
-REPORT_GRANULARITY: Granularity = "week"
-
-
-def anomaly_records(incidents: pl.DataFrame, filters: Filters,
-                    county_to_region: Mapping[str, str], period: Period,
-                    settings: object) -> list[dict[str, object]]:
-    """Anomalies of each category within each region, per week (what `analyze` reports),
-    JSON-ready and most significant first."""
-    view = series_view(incidents, filters, county_to_region, period, REPORT_SPLIT,
-                       REPORT_GRANULARITY, settings)
-    records: list[dict[str, object]] = []
-    for row in view.anomalies.iter_rows(named=True):
-        category, region_id = split_key(row["series"])
-        records.append({
-            "series": row["series"], "split": REPORT_SPLIT, "category": category,
-            "region_id": region_id, "granularity": view.granularity,
-            "period": {"start": row["start"].isoformat(), "end": row["end"].isoformat()},
-            "observed": int(row["incidents"]), "expected": round(row["expected"], 3),
-            "ratio": round(row["ratio"], 3), "p_value": float(f"{row['p_value']:.6g}"),
-            "adjusted_p": float(f"{row['adjusted_p']:.6g}"), "score": round(row["score"], 3),
-        })
-    return records

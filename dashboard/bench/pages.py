@@ -1,8 +1,7 @@
-"""What each page recomputes when a filter changes: the same functions, with the same
-arguments, as the page's cached helpers (pages/*.py), without Streamlit.
+"""What each page recomputes when a filter changes: its page model (dashboard.pagemodels), the
+very function the page calls, without Streamlit, plus app.py's marking banner.
 
-Each page is a list of named steps, so a slow page says which step is slow. Keep these in step
-with the pages: a page that gains a cached helper gains a step here.
+Each page is a list of named steps, so a slow page says which step is slow.
 """
 
 from __future__ import annotations
@@ -10,34 +9,25 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from dashboard.analytics.centers import center_figures
-from dashboard.analytics.coverage import CoverageScope, cell_products, coverage_figures
-from dashboard.analytics.filters import Filters, period_of
-from dashboard.analytics.health import (
-    filter_quarantine,
-    last_load_per_center,
-    quarantine_by_field,
-    rows_per_center,
-    source_freshness,
-)
-from dashboard.analytics.hotspots import hotspots_for_filters
-from dashboard.analytics.picture import counts_by_county, markings_in_view, overview_figures
-from dashboard.analytics.trends import (
-    compstat_table,
-    compstat_totals,
-    hour_weekday_counts,
-    series_view,
-)
-from dashboard.frames import HealthFrames, PictureFrames
-from dashboard.security import accounts, audit
-from dashboard.security.policy import Viewer, health_view, most_restrictive
-from dashboard.security.retention import due_for_review
+from dashboard.analytics.filters import Filters
+from dashboard.analytics.health import last_load_per_center
+from dashboard.frames import HealthFrames
+from dashboard.pagemodels.admin import accounts_view, audit_view, review_view
+from dashboard.pagemodels.centers import centers_page
+from dashboard.pagemodels.common import marking_in_view
+from dashboard.pagemodels.coverage import coverage_page
+from dashboard.pagemodels.data_health import data_health_page
+from dashboard.pagemodels.map import map_page
+from dashboard.pagemodels.overview import overview_page
+from dashboard.pagemodels.trends import trends_page
+from dashboard.security.audience import ViewData
+from dashboard.security.policy import Viewer
 from dashboard.settings import ProjectConfig
 
 PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
@@ -45,10 +35,10 @@ PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
 
 @dataclass(frozen=True)
 class PageInputs:
-    """What a page run has at hand: config, the viewer's frames, the store, the filters."""
+    """What a page run has at hand: config, the viewer's class data, the store, the filters."""
 
     config: ProjectConfig
-    frames: PictureFrames  # already cut by the marking policy for ``viewer``
+    data: ViewData
     health: HealthFrames
     engine: sa.Engine
     viewer: Viewer
@@ -59,140 +49,55 @@ class PageInputs:
 Step = Callable[[PageInputs], Any]
 
 
-def _marking(inputs: PageInputs) -> str:
-    """app.py's banner on every page (marking_on_screen)."""
-    return most_restrictive(markings_in_view(
-        inputs.frames.incidents, inputs.frames.products, inputs.filters,
-        inputs.config.county_to_region, period_of(inputs.filters, inputs.today)))
-
-
-def _overview(inputs: PageInputs) -> Any:
-    """pages/common.py::overview."""
-    frames, config = inputs.frames, inputs.config
-    return overview_figures(frames.incidents, frames.products, frames.regions,
-                            frames.quarantine_rows, inputs.filters,
-                            period_of(inputs.filters, inputs.today), config.county_to_region)
-
-
-def _county_figures(inputs: PageInputs) -> Any:
-    """pages/maps.py::county_figures."""
-    frames, config = inputs.frames, inputs.config
-    period = period_of(inputs.filters, inputs.today)
-    counts = counts_by_county(frames.incidents, frames.regions, inputs.filters, period,
-                              config.county_to_region)
-    hotspots = hotspots_for_filters(frames.incidents, frames.regions, inputs.filters, period,
-                                    config.county_to_region, config.settings.state)
-    return counts, hotspots
-
-
-def _series(inputs: PageInputs, split: str, traces_per_series: int = 2) -> Any:
-    """pages/trends.py::_series and ::_cells (the series and its figure)."""
-    from dashboard.views.trends import series_figure, small_multiples_figure
-
-    config = inputs.config
-    view = series_view(inputs.frames.incidents, inputs.filters, config.county_to_region,
-                       period_of(inputs.filters, inputs.today), split, "week",
-                       config.settings.anomalies, traces_per_series=traces_per_series)
-    categories = {key: value.label for key, value in config.taxonomy.categories.items()}
-    regions = {region.id: region.name for region in config.regions}
-    if split == "category_region":
-        return small_multiples_figure(view.series, categories, regions, view.granularity,
-                                      "Each category in each region")
-    return series_figure(view.series, categories, view.granularity, view.rule,
-                         "Incidents by category")
-
-
-def _rhythm(inputs: PageInputs) -> Any:
-    """pages/trends.py::_rhythm."""
-    from dashboard.views.trends import hour_weekday_figure
-
-    config = inputs.config
-    counts = hour_weekday_counts(inputs.frames.incidents, inputs.frames.centers, inputs.filters,
-                                 config.county_to_region, period_of(inputs.filters, inputs.today),
-                                 config.settings.timezone)
-    return hour_weekday_figure(counts, "When incidents occur")
-
-
-def _compstat(inputs: PageInputs) -> Any:
-    """pages/trends.py::_compstat (by category, the page's default)."""
-    config, filters = inputs.config, inputs.filters
-    keys = list(filters.categories or config.taxonomy.categories)
-    table = compstat_table(inputs.frames.incidents, filters, config.county_to_region,
-                           period_of(filters, inputs.today).end, "category", keys)
-    return table, compstat_totals(table)
-
-
-def _centers(inputs: PageInputs) -> Any:
-    """pages/centers.py::centers_figures."""
-    frames, config = inputs.frames, inputs.config
-    return center_figures(frames.incidents, frames.products, frames.regions, frames.centers,
-                          frames.center_aor, inputs.filters,
-                          period_of(inputs.filters, inputs.today), config.county_to_region,
-                          config.settings.timezone)
+def _model(build: Callable[..., Any], **options: Any) -> Step:
+    """A step that runs a page model as the page does."""
+    return lambda inputs: build(inputs.config, inputs.data, inputs.filters, inputs.today,
+                                **options)
 
 
 def _coverage(inputs: PageInputs) -> Any:
-    """pages/coverage.py::coverage, and the products of the first overlapping cell."""
-    frames = inputs.frames
-    figures = coverage_figures(frames.incidents, frames.products, inputs.filters,
-                               period_of(inputs.filters, inputs.today),
-                               CoverageScope.from_config(inputs.config), "region")
-    if not figures.overlaps.is_empty():
-        cell = figures.overlaps.row(0, named=True)
-        cell_products(frames.products, figures.current_products, cell["topic"],
-                      cell["area_id"])
-    return figures
-
-
-def _data_health(inputs: PageInputs) -> Any:
-    """pages/data_health.py: everything it computes on a run (its frames are cached per data
-    version, not per filter)."""
-    frames = health_view(inputs.viewer, inputs.health)
-    per_center = rows_per_center(frames)
-    freshness = source_freshness(frames, datetime.now(UTC))
-    by_field = quarantine_by_field(frames.quarantine) if not frames.quarantine.is_empty() else None
-    rows = filter_quarantine(frames.quarantine, [], [], "")
-    return per_center, freshness, by_field, rows, frames.flagged.sort("occurred_at"), \
-        frames.links.sort("occurred_at")
+    """The Coverage page, and the products of its first overlapping cell."""
+    page = coverage_page(inputs.config, inputs.data, inputs.filters, inputs.today)
+    if not page.figures.overlaps.is_empty():
+        cell = page.figures.overlaps.row(0, named=True)
+        page.cell_products(cell["topic"], cell["area_id"])
+    return page
 
 
 def _admin(inputs: PageInputs) -> Any:
-    """pages/admin.py: its three store reads (audit trail of 7 days, review list, accounts)."""
-    today = datetime.now(UTC).date()
-    rows = audit.audit_frame(inputs.engine,
-                             since=datetime.combine(today - timedelta(days=7), time.min, UTC),
-                             until=datetime.combine(today, time.max, UTC))
-    return rows, due_for_review(inputs.engine, within_days=30), accounts.list_users(inputs.engine)
+    """Its three store reads (audit trail of 7 days, review list, accounts)."""
+    now = datetime.now(UTC)
+    return (audit_view(inputs.engine, now.date() - timedelta(days=7), now.date(), [], ""),
+            review_view(inputs.engine, 30, now), accounts_view(inputs.engine))
 
 
 def _briefing(inputs: PageInputs) -> Any:
-    """pages/briefing.py::preview and ::preview_map (a briefing composed for the preview)."""
+    """The briefing preview and its map, as the Briefing page composes them."""
     from dashboard.briefing.charts import map_png
     from dashboard.briefing.compose import compose_briefing
 
     config = inputs.config
-    audience = next(iter(config.taxonomy.audiences))
-    briefing = compose_briefing(config, inputs.frames, inputs.viewer,
+    briefing = compose_briefing(config, inputs.data.frames(), inputs.viewer,
                                 inputs.filters.with_changes(period="7d"), inputs.today,
-                                audience=audience,
+                                audience=next(iter(config.taxonomy.audiences)),
                                 last_loads=last_load_per_center(inputs.health))
     return map_png(briefing)
 
 
+def _marking(inputs: PageInputs) -> str:
+    return marking_in_view(inputs.config, inputs.data, inputs.filters, inputs.today)
+
+
 # Page file stem -> its steps. app.py's marking banner runs on every page.
 PAGE_STEPS: dict[str, list[tuple[str, Step]]] = {
-    "overview": [("overview_figures", _overview), ("marking banner", _marking)],
-    "map": [("county counts + Gi*", _county_figures), ("marking banner", _marking)],
-    "trends": [
-        ("series by category", lambda inputs: _series(inputs, "category")),
-        ("category x region cells", lambda inputs: _series(inputs, "category_region", 3)),
-        ("hour x weekday rhythm", _rhythm),
-        ("CompStat", _compstat),
-        ("marking banner", _marking),
-    ],
-    "centers": [("center_figures", _centers), ("marking banner", _marking)],
-    "coverage": [("coverage_figures", _coverage), ("marking banner", _marking)],
-    "data_health": [("health tables", _data_health), ("marking banner", _marking)],
+    "overview": [("overview_page", _model(overview_page)), ("marking banner", _marking)],
+    "map": [("map_page", _model(map_page)), ("marking banner", _marking)],
+    "trends": [("trends_page", _model(trends_page)), ("marking banner", _marking)],
+    "centers": [("centers_page", _model(centers_page)), ("marking banner", _marking)],
+    "coverage": [("coverage_page", _coverage), ("marking banner", _marking)],
+    "data_health": [("data_health_page", lambda inputs: data_health_page(
+        inputs.data.visibility, inputs.health, datetime.now(UTC))),
+        ("marking banner", _marking)],
     "admin": [("audit, review, accounts", _admin), ("marking banner", _marking)],
     "briefing": [("briefing preview + map", _briefing), ("marking banner", _marking)],
 }

@@ -33,14 +33,16 @@ from sqlalchemy.engine import make_url
 from dashboard.analytics.coverage import CoverageScope, coverage_figures
 from dashboard.analytics.filters import Filters, period_of
 from dashboard.analytics.hotspots import hotspots_for_filters
-from dashboard.analytics.picture import counts_by_county, filtered_incidents, overview_figures
+from dashboard.analytics.picture import overview_figures
 from dashboard.analytics.trends import series_view
 from dashboard.bench import pages as bench_pages
 from dashboard.bench.pandas_reference import agreement, pandas_figures
 from dashboard.bench.report import Measurement
-from dashboard.frames import load_health_frames, load_narratives, load_picture_frames
+from dashboard.frames import load_health_frames, load_picture_frames
+from dashboard.pagemodels.map import map_page, map_points
 from dashboard.security.accounts import ensure_demo_users, viewer_for
-from dashboard.security.policy import Viewer, redact_narratives, visible_frames
+from dashboard.security.audience import ViewData, view_data
+from dashboard.security.policy import Viewer, visibility_class
 from dashboard.settings import ProjectConfig, load_config
 from dashboard.store import open_store
 
@@ -48,6 +50,7 @@ from dashboard.store import open_store
 Progress = Callable[[str, int, int], None]
 POSTGRES_SCHEMA = "threat_picture_bench"
 MB = 1024 * 1024
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class BenchError(RuntimeError):
@@ -104,24 +107,28 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
     measurements.append(_measure_cold_start(config_dir, store_url, runs, report_progress))
     report_progress("loading frames", 0, 1)
     full = load_picture_frames(engine, config.settings.timezone)
-    frames = visible_frames(viewer, full)
+    data = view_data(full, visibility_class(viewer, full.red_recipients),
+                     config.settings.security.partner_min_count, today,
+                     config.settings.timezone)
+    frames = data.frames()
     health = load_health_frames(engine)
     measurements.append(Measurement(
         "frames_memory_mb", "Frames in memory (incidents + products)", "MB",
         value=(full.incidents.estimated_size() + full.products.estimated_size()) / MB,
         note="Polars estimate of the loaded picture frames"))
 
-    measurements += _measure_page_analytics(config, frames, health, engine, viewer, today,
+    measurements += _measure_page_analytics(config, data, health, engine, viewer, today,
                                             variants, report_progress)
     measurements += _measure_spatial(config, frames, today, variants["map"],
                                      report_progress)
-    measurements += _measure_map(config, frames, engine, viewer, today)
+    measurements += _measure_map(config, data, engine, today)
     measurements.append(_measure_briefing(engine, config, viewer, today, runs,
                                           report_progress))
     measurements += _measure_pandas(engine, config, full, today,
                                     variants["pandas reference"], report_progress)
     measurements += _measure_apptest(config_dir, store_url, variants, options.incidents,
                                      report_progress)
+    measurements += _measure_signin_flood(engine, config, report_progress)
 
     load_after = os.getloadavg()[0]
     cpus = os.cpu_count() or 1
@@ -225,13 +232,15 @@ def _incident_count(engine: sa.Engine) -> int:
 def _worker(kind: str, config_dir: Path, store_url: str, extra: dict[str, Any] | None = None,
             ) -> dict[str, Any]:
     """Run a worker in a fresh process; its result, with wall seconds of the whole process."""
-    command = [sys.executable, "-m", "dashboard.bench.worker", kind, str(config_dir.resolve()),
-               store_url]
+    # The AppTest runs drive Streamlit, which only the glue beside app.py imports.
+    entry = [str(PROJECT_ROOT / "page_glue.py")] if kind == "apptest" else [
+        "-m", "dashboard.bench.worker"]
+    command = [sys.executable, *entry, kind, str(config_dir.resolve()), store_url]
     if extra:
         command.append(json.dumps(extra))
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parent.parent.parent)
+                          cwd=PROJECT_ROOT)
     wall = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -293,7 +302,7 @@ def _timed(function: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def _measure_page_analytics(config: ProjectConfig, frames: Any, health: Any,
+def _measure_page_analytics(config: ProjectConfig, data: ViewData, health: Any,
                             engine: sa.Engine, viewer: Viewer, today: date,
                             variants: dict[str, list[Filters]], progress: Progress
                             ) -> list[Measurement]:
@@ -310,7 +319,7 @@ def _measure_page_analytics(config: ProjectConfig, frames: Any, health: Any,
         steps = bench_pages.PAGE_STEPS[page]
         step_times: dict[str, list[float]] = {name: [] for name, _ in steps}
         for number, filters in enumerate(variants[page]):
-            inputs = bench_pages.PageInputs(config, frames, health, engine, viewer, filters,
+            inputs = bench_pages.PageInputs(config, data, health, engine, viewer, filters,
                                             today)
             total = 0.0
             for name, step in steps:
@@ -348,10 +357,10 @@ def _measure_spatial(config: ProjectConfig, frames: Any, today: date, variants: 
     return [hot, cover]
 
 
-def _measure_map(config: ProjectConfig, frames: Any, engine: sa.Engine, viewer: Viewer,
+def _measure_map(config: ProjectConfig, data: ViewData, engine: sa.Engine,
                  today: date) -> list[Measurement]:
     """The Map page's folium map as the browser receives it: the default layers, and with the
-    points layer (its capped sample, with narratives)."""
+    points layer (its capped sample, with narratives), from the Map's page models."""
     from dashboard.views.maps import (
         MAX_POINT_MARKERS,
         MapLayers,
@@ -360,37 +369,22 @@ def _measure_map(config: ProjectConfig, frames: Any, engine: sa.Engine, viewer: 
     )
 
     filters = Filters()
-    period = period_of(filters, today)
-    c2r = config.county_to_region
     state = config.settings.state
-    counts = counts_by_county(frames.incidents, frames.regions, filters, period, c2r)
-    hotspots = hotspots_for_filters(frames.incidents, frames.regions, filters, period, c2r,
-                                    state)
-    regions = region_outlines(state, c2r, {region.id: region.name for region in config.regions})
-    default_html = county_map(state, counts, layers=MapLayers(regions=regions,
-                                                              hotspots=hotspots)
-                              ).get_root().render()
-    located = filtered_incidents(frames.incidents, filters, c2r, period).filter(
-        pl.col("latitude").is_not_null())
-    sample = located.sample(MAX_POINT_MARKERS, seed=1) if located.height > MAX_POINT_MARKERS \
-        else located
-    narratives = redact_narratives(viewer, load_narratives(
-        engine, sample.select("center_id", "incident_id")))
-    points = sample.join(narratives, on=["center_id", "incident_id"], how="left").select(
-        "latitude", "longitude",
-        pl.concat_str([pl.col("category"), pl.col("incident_id"),
-                       pl.col("narrative").str.slice(0, 280)], separator=" — ",
-                      ignore_nulls=True).alias("popup"))
-    layers = MapLayers(regions=regions, hotspots=hotspots, points=points,
-                       points_total=located.height)
-    points_html = county_map(state, counts, layers=layers).get_root().render()
+    page = map_page(config, data, filters, today)
+    regions = region_outlines(state, config.county_to_region, config.labels["region"])
+    default_html = county_map(state, page.county_counts, layers=MapLayers(
+        regions=regions, hotspots=page.hotspots)).get_root().render()
+    points, located = map_points(config, data, engine, filters, today, MAX_POINT_MARKERS, True)
+    layers = MapLayers(regions=regions, hotspots=page.hotspots, points=points,
+                       points_total=located)
+    points_html = county_map(state, page.county_counts, layers=layers).get_root().render()
     return [
         Measurement("map_html_mb.default", "Map HTML, default layers", "MB",
                     value=len(default_html.encode()) / MB,
                     note="regions + Gi* hot spots over the county choropleth"),
         Measurement("map_html_mb.points", "Map HTML with the points layer", "MB",
                     value=len(points_html.encode()) / MB,
-                    note=f"{points.height:,} sampled points of {located.height:,} with popups"),
+                    note=f"{points.height:,} sampled points of {located:,} with popups"),
         Measurement("map_markers", "Markers the map can put in the DOM", "markers",
                     value=float(points.height),
                     note="clustered in the browser; above the cap a random sample, said on "
@@ -493,8 +487,41 @@ def _measure_apptest(config_dir: Path, store_url: str, variants: dict[str, list[
     memory = Measurement("app_peak_memory_mb", "App process peak memory (every page)", "MB",
                          value=result["peak_rss_bytes"] / MB,
                          note="the AppTest process: frames, caches, every page run")
+    per_user = result["memory_per_user"]
+    one_more = Measurement(
+        "memory_per_user_mb", "Memory per additional user of an existing class", "MB",
+        value=per_user["per_user_mb"],
+        note=f"{per_user['users']:.0f} more analysts of the demo analyst's class sign in and "
+        "open Overview, Map and Trends (sessions kept open); target <= 5 MB")
     progress("AppTest runs of every page (one process)", 1, 1)
-    return [*measurements, payload, memory]
+    return [*measurements, payload, memory, one_more]
+
+
+def _measure_signin_flood(engine: sa.Engine, config: ProjectConfig, progress: Progress
+                          ) -> list[Measurement]:
+    """40 anonymous sessions x 5 sign-in attempts while the demo analyst signs in: from one
+    attacker address, and from 40."""
+    from dashboard.bench.signin import measure_signin_flood
+    from dashboard.security.accounts import demo_password
+
+    progress("sign-in flood", 0, 1)
+    figures = measure_signin_flood(engine, config.settings.security, real_user="analyst",
+                                   real_password=demo_password("analyst"))
+    progress("sign-in flood", 1, 1)
+    measurements = []
+    for scenario, label in (("one_ip", "one attacker address"),
+                            ("distinct_ips", "40 attacker addresses")):
+        outcome = figures[scenario]
+        measurement = Measurement(f"signin_flood_s.{scenario}",
+                                  f"Real user's sign-in under a flood ({label})", "s",
+                                  value=outcome["real_user_seconds"])
+        measurement.note = (
+            f"{figures['sessions']} sessions x {figures['attempts_per_session']} attempts; "
+            f"{outcome['hashes_computed']} hashes, at most {outcome['peak_concurrent_hashes']} "
+            f"at once; peak memory +{outcome['peak_rss_growth_mb']:.0f} MB"
+            + ("" if outcome["real_user_signed_in"] else "; REAL USER REFUSED"))
+        measurements.append(measurement)
+    return measurements
 
 
 # --- context ---------------------------------------------------------------------------------

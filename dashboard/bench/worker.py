@@ -1,6 +1,7 @@
-"""What the bench runs in a fresh process: a full ingest, a cold start, the AppTest runs.
+"""What the bench runs in a fresh process: a full ingest, a cold start (the AppTest runs of
+every page are the Streamlit side's: ``python page_glue.py apptest ...``).
 
-``python -m dashboard.bench.worker KIND CONFIG_DIR STORE_URL [JSON_ARGS]`` prints one JSON
+``python -m dashboard.bench.worker KIND CONFIG_DIR STORE_URL`` prints one JSON
 object on its last line of output, with the process's own peak resident memory: a fresh
 process is what a new ingest or a new app replica pays, and its peak memory is its own.
 """
@@ -75,28 +76,12 @@ def cold(config_dir: Path, store_url: str) -> dict[str, Any]:
             "frames_bytes": frames.incidents.estimated_size() + frames.products.estimated_size()}
 
 
-def apptest(config_dir: Path, store_url: str, variants: dict[str, list[dict[str, Any]]],
-            timeout: float) -> dict[str, Any]:
-    from dashboard.analytics.filters import Filters
-
-    # The Streamlit side lives in pages/ (Streamlit is imported only by app.py and pages/).
-    from pages.apptest_driver import run_pages
-
-    chosen = {page: [Filters(period=v["period"], regions=tuple(v["regions"]),
-                             categories=tuple(v["categories"])) for v in page_variants]
-              for page, page_variants in variants.items()}
-    return {"pages": run_pages(config_dir, store_url, chosen, timeout)}
-
-
 def main(argv: list[str]) -> None:
     kind, config_dir, store_url = argv[0], Path(argv[1]), argv[2]
-    extra = json.loads(argv[3]) if len(argv) > 3 else {}
     if kind == "ingest":
         result = ingest(config_dir, store_url)
     elif kind == "cold":
         result = cold(config_dir, store_url)
-    elif kind == "apptest":
-        result = apptest(config_dir, store_url, **extra)
     else:
         raise SystemExit(f"unknown worker kind {kind!r}")
     result["peak_rss_bytes"] = peak_rss_bytes()

@@ -1,11 +1,10 @@
 """Compose a briefing: the figures the pages show, for one filter, period and viewer, frozen
 with their marking, key judgments and display tables.
 
-Every figure comes from the functions the pages call (``overview_figures`` as the Overview,
-``hotspots_for_filters`` as the Map, ``series_view``/``compstat_table`` as Trends,
-``coverage_figures`` as Coverage, ``center_figures`` as Centers), on the frames the marking
-policy lets the requesting user see; so a number in a briefing is the number on screen for the
-same filters and data version. Nothing here renders or writes files.
+Every figure comes from the page models the pages call (``overview_page``, ``map_page``,
+``trends_page`` as Trends opens, ``coverage_page``, ``centers_page``), on the frames the marking
+policy lets the requesting user see; so a number (and an anomaly) in a briefing is the one on
+screen for the same filters and data version. Nothing here renders or writes files.
 
 The handling marking is the most restrictive TLP among every record a figure draws on: the
 incidents under the topic filters (statewide, because hot spots and the centers' comparison
@@ -28,15 +27,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import sqlalchemy as sa
 
-from dashboard.analytics.centers import CenterFigures, center_figures
-from dashboard.analytics.coverage import (
-    CoverageFigures,
-    CoverageScope,
-    coverage_cells,
-    coverage_figures,
-    gap_list,
-    period_phrase,
-)
+from dashboard.analytics.centers import CenterFigures
+from dashboard.analytics.coverage import CoverageFigures, period_phrase
 from dashboard.analytics.filters import (
     PERIOD_PRESETS,
     Filters,
@@ -46,25 +38,29 @@ from dashboard.analytics.filters import (
     to_query_params,
 )
 from dashboard.analytics.health import last_load_per_center
-from dashboard.analytics.hotspots import hotspots_for_filters
-from dashboard.analytics.picture import Kpi, OverviewFigures, filtered_products, overview_figures
+from dashboard.analytics.picture import Kpi, filtered_products
 from dashboard.analytics.trends import (
     COMPSTAT_LABELS,
     COMPSTAT_WINDOWS,
-    Granularity,
     SeriesView,
     compstat_periods,
-    compstat_table,
     compstat_totals,
-    series_view,
     split_key,
 )
 from dashboard.frames import PictureFrames, load_health_frames, load_picture_frames
+from dashboard.pagemodels.centers import centers_page
+from dashboard.pagemodels.coverage import coverage_page
+from dashboard.pagemodels.map import map_page
+from dashboard.pagemodels.overview import OverviewPage, overview_page
+from dashboard.pagemodels.trends import trends_page
+from dashboard.security.audience import ViewData
 from dashboard.security.policy import (
     TLP_RANK,
     TLP_WORDING,
     Viewer,
+    may_produce_briefing,
     most_restrictive,
+    visibility_class,
     visible_frames,
 )
 from dashboard.settings import ProjectConfig
@@ -256,11 +252,6 @@ def versus_before(current: int, previous: int | None) -> str:
 # --- what the briefing draws on ------------------------------------------------------------------
 
 
-def series_granularity(period: Period) -> Granularity:
-    """Days for a month or less, weeks beyond (the chart stays readable on paper)."""
-    return "day" if period.days <= 31 else "week"
-
-
 def earliest_day_read(period: Period, config: ProjectConfig) -> date:
     """The first day any figure of a briefing for ``period`` reads."""
     settings = config.settings.anomalies
@@ -305,7 +296,7 @@ def compose_briefing(config: ProjectConfig, frames: PictureFrames, viewer: Viewe
     """The briefing ``viewer`` asked for. ``frames`` must already be cut by the marking policy
     to what the viewer may see (``visible_frames``); partners may not produce briefings."""
     report = progress or (lambda _step, _fraction: None)
-    if viewer.aggregates_only:
+    if not may_produce_briefing(viewer):
         raise BriefingError(f"user {viewer.username!r} is a partner: partners receive "
                             "briefings, they do not produce them")
     if audience is not None and audience not in config.taxonomy.audiences:
@@ -321,30 +312,25 @@ def compose_briefing(config: ProjectConfig, frames: PictureFrames, viewer: Viewe
     top = settings.briefing.top_rows
     labels = _labels(config)
 
+    data = ViewData(visibility_class(viewer, frames.red_recipients), frames)
     report("headline figures", 0.05)
-    overview = overview_figures(frames.incidents, frames.products, frames.regions,
-                                frames.quarantine_rows, filters, period, c2r)
+    overview = overview_page(config, data, filters, today)
     report("hot spots", 0.15)
-    hotspots = hotspots_for_filters(frames.incidents, frames.regions, filters, period, c2r,
-                                    settings.state)
-    before = hotspots_for_filters(frames.incidents, frames.regions, filters, period.previous(),
-                                  c2r, settings.state)
+    hotspots = map_page(config, data, filters, today).hotspots
+    previous = period.previous()
+    before_filters = filters.with_changes(period="custom", start=previous.start,
+                                          end=previous.end)
+    before = map_page(config, data, before_filters, today).hotspots
     report("trends", 0.3)
-    series = series_view(frames.incidents, filters, c2r, period, SERIES_SPLIT,
-                         series_granularity(period), settings.anomalies)
-    cells = series_view(frames.incidents, filters, c2r, period, "category_region",
-                        series.granularity, settings.anomalies, traces_per_series=3)
-    compstat = compstat_table(frames.incidents, filters, c2r, period.end, "category",
-                              list(filters.categories or config.taxonomy.categories))
+    # The Trends page as it opens (by category, per week): the same anomaly findings.
+    trends = trends_page(config, data, filters, today, SERIES_SPLIT, "week")
+    series, cells = trends.series, trends.cells
+    compstat = trends.compstat_table
     report("coverage", 0.45)
-    scope = CoverageScope.from_config(config)
-    coverage = coverage_figures(frames.incidents, frames.products, filters, period, scope,
-                                "region")
-    gaps_before = gap_list(coverage_cells(frames.incidents, frames.products, filters,
-                                          period.previous(), scope, "region"))
+    coverage = coverage_page(config, data, filters, today, "region").figures
+    gaps_before = coverage_page(config, data, before_filters, today, "region").figures.gaps
     report("centers", 0.65)
-    centers = center_figures(frames.incidents, frames.products, frames.regions, frames.centers,
-                             frames.center_aor, filters, period, c2r, settings.timezone)
+    centers = centers_page(config, data, filters, today).figures
     report("marking", 0.8)
     incidents, products = records_drawn_on(frames, filters, period, config)
     marking = briefing_marking(incidents, products,
@@ -425,7 +411,7 @@ def compose_from_store(engine: sa.Engine, config: ProjectConfig, viewer: Viewer,
                        filters: Filters, today: date, **options: Any) -> Briefing:
     """:func:`compose_briefing` on the store's frames as the marking policy cuts them for
     ``viewer``, with each center's last load (the command line's and the tests' way in)."""
-    if viewer.aggregates_only:
+    if not may_produce_briefing(viewer):
         raise BriefingError(f"user {viewer.username!r} is a partner: partners receive "
                             "briefings, they do not produce them")
     frames = visible_frames(viewer, load_picture_frames(engine, config.settings.timezone))
@@ -534,7 +520,7 @@ def _listed(items: Sequence[str]) -> str:
     return "; ".join(items)
 
 
-def key_judgments(overview: OverviewFigures, hot: pl.DataFrame, anomalies: pl.DataFrame,
+def key_judgments(overview: OverviewPage, hot: pl.DataFrame, anomalies: pl.DataFrame,
                   coverage: CoverageFigures, new_gaps: pl.DataFrame,
                   labels: Mapping[str, Mapping[str, str]], phrase: str,
                   min_incidents: int) -> list[str]:

@@ -6,8 +6,9 @@ marking, need-to-know). :func:`row_visible` is the rule for a single incident or
 :func:`visible_frames` applies it to the analytic frames before any page or export sees them, so
 a figure can only ever be computed from rows the viewer may see. The other functions here are
 the policy's answers to the few questions that are not about rows: which pages a role opens,
-whether a viewer may see exact locations or narratives, and which small counts a partner must
-not see.
+whether a viewer may see exact locations or narratives, who may produce briefings. What a
+partner's aggregates may show (the small-cell rule) is applied with the row rules in
+:mod:`dashboard.security.audience`.
 
 TLP 2.0 (https://www.first.org/tlp/):
 - TLP:CLEAR to everyone; TLP:GREEN and TLP:AMBER by role (a user's limit, capped by the role's
@@ -73,6 +74,11 @@ class Viewer:
         """Partners see counts, never records: no narratives, no points, no small cells."""
         return self.role == "partner"
 
+    @property
+    def recipient_name(self) -> str | None:
+        """The name TLP:RED records list their recipients by."""
+        return self.username
+
     def capped(self, role_ceilings: dict[str, str]) -> Viewer:
         """The same viewer with ``max_tlp`` no higher than the role's ceiling."""
         ceiling = role_ceilings.get(self.role, "TLP:CLEAR")
@@ -81,7 +87,40 @@ class Viewer:
         return replace(self, max_tlp=ceiling)
 
 
-def row_visible(viewer: Viewer) -> pl.Expr:
+@dataclass(frozen=True)
+class VisibilityClass:
+    """What the policy needs of a viewer to decide what they receive: every user with the same
+    class receives the same data, so caches are kept per class, not per user. The user name is
+    part of it only for a user named as a recipient of some TLP:RED record (``red_recipient``),
+    the one rule that depends on the person."""
+
+    role: str
+    center_id: str
+    max_tlp: str
+    need_to_know: bool = False
+    red_recipient: str | None = None
+
+    @property
+    def aggregates_only(self) -> bool:
+        return self.role == "partner"
+
+    @property
+    def recipient_name(self) -> str | None:
+        return self.red_recipient
+
+
+def visibility_class(viewer: Viewer, red_recipients: frozenset[str]) -> VisibilityClass:
+    """``viewer``'s class; ``red_recipients``: every user named on a TLP:RED record."""
+    named = (viewer.username if viewer.username in red_recipients
+             and TLP_RANK[viewer.max_tlp] >= TLP_RANK["TLP:RED"] else None)
+    return VisibilityClass(viewer.role, viewer.center_id, viewer.max_tlp, viewer.need_to_know,
+                           named)
+
+
+Audience = Viewer | VisibilityClass
+
+
+def row_visible(viewer: Audience) -> pl.Expr:
     """True for the incident or product rows ``viewer`` may see (columns tlp, center_id,
     recipients)."""
     ceiling = TLP_RANK[viewer.max_tlp]
@@ -92,25 +131,27 @@ def row_visible(viewer: Viewer) -> pl.Expr:
         visible = visible | ((pl.col("tlp") == "TLP:AMBER+STRICT")
                              & (pl.col("center_id") == viewer.center_id))
     if ceiling >= TLP_RANK["TLP:RED"]:
-        named = pl.col("recipients").list.contains(viewer.username).fill_null(False)
-        visible = visible | ((pl.col("tlp") == "TLP:RED") & named)
+        name = viewer.recipient_name
+        if name is not None:
+            named = pl.col("recipients").list.contains(name).fill_null(False)
+            visible = visible | ((pl.col("tlp") == "TLP:RED") & named)
     return visible.fill_null(False)
 
 
-def visible_rows(viewer: Viewer, rows: pl.DataFrame) -> pl.DataFrame:
+def visible_rows(viewer: Audience, rows: pl.DataFrame) -> pl.DataFrame:
     """The rows of an incident or product frame that ``viewer`` may see (the same frame when
     nothing is withheld, so a viewer who sees everything costs no copy)."""
     mask = rows.select(row_visible(viewer).alias("visible")).to_series()
     return rows if mask.all() else rows.filter(mask)
 
 
-def visible_frames(viewer: Viewer, frames: PictureFrames) -> PictureFrames:
+def visible_frames(viewer: Audience, frames: PictureFrames) -> PictureFrames:
     """The analytic frames cut down to what ``viewer`` may see."""
     return replace(frames, incidents=visible_rows(viewer, frames.incidents),
                    products=visible_rows(viewer, frames.products))
 
 
-def health_view(viewer: Viewer, frames: HealthFrames) -> HealthFrames:
+def health_view(viewer: Audience, frames: HealthFrames) -> HealthFrames:
     """Data health as ``viewer`` may see it: flagged incidents and duplicate links only for
     incidents they may see; a rejected row's value and raw record (unvalidated, so of unknown
     marking) only for their own center's feeds, or for admins."""
@@ -126,16 +167,16 @@ def health_view(viewer: Viewer, frames: HealthFrames) -> HealthFrames:
                    links=visible_rows(viewer, frames.links).drop("tlp", "recipients"))
 
 
-def may_open_page(viewer: Viewer, url_path: str) -> bool:
+def may_open_page(viewer: Audience, url_path: str) -> bool:
     return url_path in PAGES_BY_ROLE[viewer.role]
 
 
-def may_see_points(viewer: Viewer) -> bool:
+def may_see_points(viewer: Audience) -> bool:
     """Exact locations (point and heat layers) are records, not aggregates."""
     return not viewer.aggregates_only
 
 
-def may_read_narrative(viewer: Viewer) -> pl.Expr:
+def may_read_narrative(viewer: Audience) -> pl.Expr:
     """True for rows (column center_id) whose narrative ``viewer`` may read: analysts of the
     owning center, or users granted need-to-know; never partners."""
     if viewer.aggregates_only:
@@ -147,32 +188,22 @@ def may_read_narrative(viewer: Viewer) -> pl.Expr:
     return pl.lit(False)
 
 
-def redact_narratives(viewer: Viewer, rows: pl.DataFrame) -> pl.DataFrame:
+def redact_narratives(viewer: Audience, rows: pl.DataFrame) -> pl.DataFrame:
     """Narratives the viewer may not read become null (the rows themselves stay)."""
     return rows.with_columns(pl.when(may_read_narrative(viewer)).then(pl.col("narrative"))
                              .otherwise(None).alias("narrative"))
-
-
-def suppress_small_counts(viewer: Viewer, table: pl.DataFrame, count_columns: Iterable[str],
-                          min_count: int, derived_columns: Iterable[str] = ()) -> pl.DataFrame:
-    """For partners, a row with any count from 1 to ``min_count - 1`` in ``count_columns`` has
-    those counts and every ``derived_columns`` value (changes, rates) nulled: a handful of
-    incidents in a county can identify the people involved, and a change or rate would give
-    the count back. Other viewers get the table unchanged."""
-    counts = [name for name in count_columns if name in table.columns]
-    if not viewer.aggregates_only or not counts or table.is_empty():
-        return table
-    nulled = counts + [name for name in derived_columns if name in table.columns]
-    small = pl.any_horizontal([(pl.col(name) > 0) & (pl.col(name) < min_count)
-                               for name in counts]).fill_null(False)
-    return table.with_columns(pl.when(small).then(None).otherwise(pl.col(name)).alias(name)
-                              for name in nulled)
 
 
 def most_restrictive(markings: Iterable[str | None]) -> str:
     """The most restrictive TLP marking among ``markings`` (TLP:CLEAR when there is none)."""
     known = [marking for marking in markings if marking in TLP_RANK]
     return max(known, key=TLP_RANK.__getitem__, default="TLP:CLEAR")
+
+
+def may_produce_briefing(viewer: Audience) -> bool:
+    """Briefings and `analyze` reports hold figures from records, not released cells: partners
+    receive briefings others produce, they do not produce them."""
+    return not viewer.aggregates_only
 
 
 def may_receive_briefing(viewer: Viewer, marking: str, author: str, author_center: str) -> bool:
