@@ -206,7 +206,7 @@ def county_map(
         })
     choropleth = folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
-        name=f"{measure_label} by county",
+        name=f"{html.escape(measure_label)} by county",
         style_function=lambda feature: {
             "fillColor": feature["properties"]["fill"],
             "color": "#111" if feature["properties"]["selected"] else "#777",
@@ -223,8 +223,11 @@ def county_map(
     choropleth.add_to(folium_map)
 
     if layers.regions is not None:
+        # Region names come from config: escaped, since Leaflet tooltips render HTML.
+        regions = layers.regions.copy()
+        regions["region_name"] = [html.escape(str(name)) for name in regions["region_name"]]
         folium.GeoJson(
-            json.loads(layers.regions.to_json()), name="Region boundaries",
+            json.loads(regions.to_json()), name="Region boundaries",
             style_function=lambda _f: {"color": "#1f2d3d", "weight": 2.5, "fillOpacity": 0},
             tooltip=folium.GeoJsonTooltip(fields=["region_name"], aliases=["Region"]),
             interactive=False,

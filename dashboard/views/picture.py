@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.analytics.picture import Kpi
+from dashboard.views.formatting import plotly_text
 
 RISE_COLOUR = "#c0392b"
 FALL_COLOUR = "#2e86c1"
@@ -26,7 +27,9 @@ def change_bar_figure(table: pl.DataFrame, label_column: str, labels: dict[str, 
                       title: str, top: int = 8) -> go.Figure:
     """Horizontal bars of the largest changes (rises red, falls blue), biggest on top."""
     shown = table.filter(pl.col("change") != 0).head(top).reverse()
-    names = [labels.get(value, value) for value in shown[label_column].to_list()]
+    # Config labels (and keys) are untrusted text: plotly renders a subset of HTML.
+    names = [plotly_text(str(labels.get(value, value))) for value in
+             shown[label_column].to_list()]
     colours = [RISE_COLOUR if change > 0 else FALL_COLOUR for change in shown["change"]]
     percent = [("new" if p is None else f"{p:+.0f} %") for p in shown["change_pct"].to_list()]
     figure = go.Figure(go.Bar(
@@ -38,7 +41,8 @@ def change_bar_figure(table: pl.DataFrame, label_column: str, labels: dict[str, 
         text=percent, textposition="auto",
     ))
     figure.update_layout(
-        title={"text": title, "font": {"size": 15}}, height=max(220, 34 * len(names) + 80),
+        title={"text": plotly_text(title), "font": {"size": 15}},
+        height=max(220, 34 * len(names) + 80),
         margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis={"title": "change in incidents",
                                                            "tickformat": ",", "zeroline": True},
         yaxis={"automargin": True},

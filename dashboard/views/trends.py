@@ -89,7 +89,8 @@ def series_figure(series: pl.DataFrame, labels: Mapping[str, str], granularity: 
         when = _bucket_text(rows, granularity)
         expected = rows["expected"].to_list()
         figure.add_trace(scatter(
-            x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(), name=name,
+            x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(),
+            name=plotly_text(name),
             legendgroup=key, mode="lines+markers", line={"color": colour, "width": 2},
             # Hollow: a bucket partly outside the period (fewer days, lower count and baseline).
             marker={"size": 6, "symbol": ["circle-open" if cut else "circle"
@@ -100,7 +101,7 @@ def series_figure(series: pl.DataFrame, labels: Mapping[str, str], granularity: 
             hovertemplate=f"<b>{plotly_text(name)}</b><br>%{{text}}<extra></extra>",
         ))
         figure.add_trace(scatter(
-            x=rows["bucket_start"].to_list(), y=expected, name=f"{name} baseline",
+            x=rows["bucket_start"].to_list(), y=expected, name=plotly_text(f"{name} baseline"),
             legendgroup=key, showlegend=False, mode="lines",
             line={"color": colour, "width": 1.5, "dash": "dash"}, opacity=0.7,
             customdata=_customdata(rows),
