@@ -5,15 +5,17 @@ Every command exits non-zero with one line naming what is wrong; long work shows
 
 from __future__ import annotations
 
+import functools
 import getpass
+import inspect
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import sqlalchemy as sa
 import typer
@@ -21,9 +23,22 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dashboard.analytics.filters import (
+    FILTER_FIELDS,
+    FILTER_FIELDS_BY_NAME,
+    FilterField,
+    Filters,
+    filter_value_names,
+    parse_value,
+)
 from dashboard.ingest.pipeline import IngestError, IngestReport, run_ingest
 from dashboard.security import accounts, audit
-from dashboard.security.policy import Viewer, visible_frames
+from dashboard.security.policy import (
+    Viewer,
+    may_produce_briefing,
+    visibility_class,
+    visible_frames,
+)
 from dashboard.settings import ConfigError, ProjectConfig, load_config, resolve_store_url
 from dashboard.store import StoreError, open_store
 
@@ -60,6 +75,96 @@ UserOption = Annotated[
 def fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
+
+
+# --- the shared filters as options (declared once: dashboard.analytics.filters) ----------------
+
+FILTERS_PARAMETER = "filter_options"  # what a command with the filter options receives them as
+FILTERS_PANEL = "Filters"
+
+
+def _filter_parameter(field: FilterField, defaults: Mapping[str, Any]) -> inspect.Parameter:
+    """One field's option, as a parameter of a command's signature."""
+    help_text = field.option_help
+    if field.multiple or field.widget == "date_range":
+        annotation: Any = list[str] | None if field.multiple else str | None
+        default = None
+    else:
+        annotation = bool if field.widget == "toggle" else str
+        default = defaults.get(field.name, getattr(Filters(), field.name))
+    return inspect.Parameter(
+        f"filter_{field.name}", inspect.Parameter.KEYWORD_ONLY, default=default,
+        annotation=Annotated[annotation, typer.Option(
+            field.option, help=help_text, show_default=default is not None,
+            rich_help_panel=FILTERS_PANEL)])
+
+
+def with_filter_options(**defaults: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command one named option per declared filter (``FILTER_FIELDS``), in place of
+    its ``filter_options`` parameter: that receives {filter name: the option's value} (None:
+    not given). ``defaults``: the command's own defaults (by filter name)."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [parameter for name, parameter in signature.parameters.items()
+               if name != FILTERS_PARAMETER]
+        parameters = own + [_filter_parameter(field, defaults) for field in FILTER_FIELDS]
+
+        @functools.wraps(command)
+        def run(**given: Any) -> None:
+            chosen = {field.name: given.pop(f"filter_{field.name}") for field in FILTER_FIELDS}
+            command(**given, **{FILTERS_PARAMETER: chosen})
+
+        # Typer reads the options off the signature.
+        run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        return run
+
+    return decorate
+
+
+def filters_from_options(project: ProjectConfig, given: Mapping[str, Any]) -> Filters:
+    """The filters the options ask for, each value checked against the deployment's
+    vocabularies (a vocabulary value by its key or its name); a bad one fails naming the
+    option."""
+    vocabularies = project.vocabularies()
+    names = filter_value_names(project)
+    changes: dict[str, object] = {}
+    for field in FILTER_FIELDS:
+        value = given.get(field.name)
+        if value is None:
+            continue
+        if field.only_when is not None:
+            other, wanted = field.only_when
+            if changes.get(other, getattr(Filters(), other)) != wanted:
+                fail(f"{field.option}: only with {FILTER_FIELDS_BY_NAME[other].option} {wanted}")
+        if field.widget == "toggle":
+            changes[field.name] = bool(value)
+        elif field.multiple:
+            changes[field.name] = field.selection(
+                _option_value(project, field, text, vocabularies, names) for text in value)
+        else:
+            changes[field.name] = _option_value(project, field, value, vocabularies, names)
+    return Filters().with_changes(**changes)
+
+
+def _option_value(project: ProjectConfig, field: FilterField, text: str,
+                  vocabularies: Mapping[str, frozenset[str]],
+                  names: Mapping[str, Mapping[str, str]]) -> Any:
+    """One value of a filter option: by its key, or by its name (case and a trailing noun
+    ignored: "Providence County")."""
+    value = parse_value(field, text, vocabularies)
+    labels = names.get(field.value_labels or "", {})
+    if value is None and labels:
+        allowed = {field.text(key): key for key in field.allowed(vocabularies)}
+        by_name = {name.lower(): allowed[key] for key, name in labels.items() if key in allowed}
+        wanted = text.strip().lower()
+        value = by_name.get(wanted, by_name.get(wanted.removesuffix(f" {field.noun}")))
+    if value is None:
+        known = ", ".join(field.text(key) for key in field.allowed(vocabularies))
+        fail(f"{field.option}: " + field.unknown.format(
+            noun=field.noun, value=text, known=known, state=project.settings.state))
+    return value
 
 
 def default_config_dir() -> Path:
@@ -198,41 +303,46 @@ def status(
 
 
 @app.command()
+@with_filter_options()
 def analyze(
+    filter_options: dict[str, Any],
     config: ConfigOption = None,
     store: StoreOption = None,
     user: UserOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only format).")]
     = True,
 ) -> None:
-    """Print the analysis the pages show (hot spots, KPIs) for the default filters, as the
-    given user may see it (the marking policy applies; the run is audited)."""
+    """Print the analysis the pages show (hot spots, KPIs) under the filters (the sidebar's,
+    as options), as the given user may see it (the marking policy applies; the run is
+    audited)."""
     from zoneinfo import ZoneInfo
 
-    from dashboard.analytics.filters import Filters
-    from dashboard.analytics.report import analysis_report
     from dashboard.frames import load_picture_frames
+    from dashboard.pagemodels.report import analysis_report
 
     try:
         project = load_config(config or default_config_dir())
         engine = open_store(project.store_url(store))
     except (ConfigError, StoreError) as error:
         fail(str(error))
+    filters = filters_from_options(project, filter_options)
     viewer = _viewer(engine, project, user)
-    if viewer.aggregates_only:
+    if not may_produce_briefing(viewer):
         fail(f"user {viewer.username!r} is a partner: partners see aggregates in the app only")
     timezone = project.settings.timezone
     frames = visible_frames(viewer, load_picture_frames(engine, timezone))
     today = datetime.now(ZoneInfo(timezone)).date()
-    report = analysis_report(frames, project, Filters(), today)
+    report = analysis_report(frames, project, filters, today,
+                             visibility_class(viewer, frames.red_recipients))
     audit.record(engine, viewer.username, "analyze", page="analyze",
                  detail={"filters": report["filters"], "data_version": report["data_version"]})
     typer.echo(json.dumps(report, indent=2, default=str))
 
 
 @app.command()
+@with_filter_options(period="7d")
 def brief(
-    period: Annotated[str, typer.Option("--period", help="7d, 28d, 90d or ytd.")] = "7d",
+    filter_options: dict[str, Any],
     file_format: Annotated[str, typer.Option("--format", help="pdf or html.")] = "pdf",
     out: Annotated[Path | None, typer.Option(
         "--out", help="Also write the file here, its manifest beside it as PATH.json.")] = None,
@@ -245,14 +355,6 @@ def brief(
     marking: Annotated[str | None, typer.Option(
         "--marking", help="Mark it at least this (e.g. TLP:AMBER); never below the most "
         "restrictive record it draws on.")] = None,
-    region: Annotated[list[str] | None, typer.Option(
-        "--region", help="Region id (repeatable).", show_default=False)] = None,
-    county: Annotated[list[str] | None, typer.Option(
-        "--county", help="County FIPS or name (repeatable).", show_default=False)] = None,
-    category: Annotated[list[str] | None, typer.Option(
-        "--category", help="Threat category key (repeatable).", show_default=False)] = None,
-    center: Annotated[list[str] | None, typer.Option(
-        "--center", help="Reporting center id (repeatable).", show_default=False)] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Last day of the period, YYYY-MM-DD (default: today in the "
         "deployment's time zone).")] = None,
@@ -264,26 +366,18 @@ def brief(
 ) -> None:
     """Write a marked briefing (PDF or self-contained HTML) for cron: the file and its JSON
     manifest go into the archive folder, and the release is logged (dissemination log and
-    audit trail). It holds only what --user may see; partners may not produce one."""
+    audit trail). It holds only what --user may see; partners may not produce one. The
+    filters are the sidebar's, as options."""
     from datetime import date
     from zoneinfo import ZoneInfo
 
-    from dashboard.analytics.filters import Filters
     from dashboard.briefing.archive import archive_folder, produce
-    from dashboard.briefing.compose import (
-        BRIEFING_PERIODS,
-        FORMATS,
-        BriefingError,
-        compose_from_store,
-    )
+    from dashboard.briefing.compose import FORMATS, BriefingError, compose_from_store
 
-    if period not in BRIEFING_PERIODS:
-        fail(f"--period: {period!r} is not one of {', '.join(BRIEFING_PERIODS)}")
     if file_format not in FORMATS:
         fail(f"--format: {file_format!r} is not one of {', '.join(FORMATS)}")
     project, engine = _open(config, store)
-    filters = Filters(period=period, **_brief_filters(project, region, county, category,
-                                                      center))
+    filters = filters_from_options(project, filter_options)
     if audience is not None and audience not in project.taxonomy.audiences:
         fail(f"--audience: unknown audience {audience!r} (known: "
              f"{', '.join(project.taxonomy.audiences)})")
@@ -293,7 +387,7 @@ def brief(
     except ValueError:
         fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)")
     viewer = _viewer(engine, project, user)
-    if viewer.aggregates_only:
+    if not may_produce_briefing(viewer):
         fail(f"user {viewer.username!r} is a partner: partners receive briefings, they do not "
              "produce them")
     folder = archive_folder(project.settings.briefing.archive_dir, archive)
@@ -313,35 +407,6 @@ def brief(
                   f"{produced.path} with its manifest {produced.manifest_path.name}"
                   + (f"; copied to {out}" if out else "") + ".", highlight=False,
                   soft_wrap=True)
-
-
-def _brief_filters(project: ProjectConfig, regions: list[str] | None,
-                   counties: list[str] | None, categories: list[str] | None,
-                   centers: list[str] | None) -> dict[str, tuple[str, ...]]:
-    """The place, topic and center filters of `brief`, each checked against the deployment
-    (a county by FIPS or by name)."""
-    vocabularies = project.vocabularies()
-    by_name = {name.lower(): fips for fips, name in project.county_names.items()
-               if fips in vocabularies["counties"]}
-    chosen: dict[str, tuple[str, ...]] = {}
-    for option, key, values in (("region", "regions", regions),
-                                ("category", "categories", categories),
-                                ("center", "centers", centers)):
-        for value in values or []:
-            if value not in vocabularies[key]:
-                fail(f"--{option}: unknown {option} {value!r} (known: "
-                     f"{', '.join(sorted(vocabularies[key]))})")
-        chosen[key] = tuple(dict.fromkeys(values or []))
-    fips = []
-    for value in counties or []:
-        found = value if value in vocabularies["counties"] else by_name.get(
-            value.lower().removesuffix(" county"))
-        if found is None:
-            fail(f"--county: {value!r} is not a county FIPS or name of "
-                 f"{project.settings.state}")
-        fips.append(found)
-    chosen["counties"] = tuple(dict.fromkeys(fips))
-    return chosen
 
 
 @app.command()
@@ -385,8 +450,9 @@ def serve(
                 console.print(f"  {credential.role:<10} {credential.username:<9} "
                               f"password {credential.password}")
     env = {**os.environ, CONFIG_ENV: str(config_dir.resolve()), "THREAT_PICTURE_STORE": url}
+    # Streamlit's command line through the page glue (it switches off the legacy pages/ mode).
     command = [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
+        sys.executable, str(PROJECT_ROOT / "page_glue.py"), "serve", str(PROJECT_ROOT / "app.py"),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
     ]

@@ -395,16 +395,67 @@ def polars_schema(table: Table | str, *, columns_only: bool = True) -> pl.Schema
     return pl.Schema({field.name: _POLARS_TYPES[field.type] for field in fields})
 
 
+@dataclass(frozen=True)
+class DerivedField:
+    """A column the analysis frames carry beside a table's stored columns
+    (``dashboard.frames.load_picture_frames`` computes it; it is never stored)."""
+
+    name: str
+    table: str  # the canonical table whose frame carries it
+    dtype: pl.DataType
+    help: str
+    derivation: str  # how it is computed, from what
+
+
+DERIVED_FIELDS: tuple[DerivedField, ...] = (
+    DerivedField("duplicate_of_center_id", "incidents", pl.String(),
+                 "Center of the report this one repeats (null: not a duplicate).",
+                 "incident_links joined on center_id, incident_id"),
+    DerivedField("duplicate_of_incident_id", "incidents", pl.String(),
+                 "Incident id of the report this one repeats (null: not a duplicate).",
+                 "incident_links joined on center_id, incident_id"),
+    DerivedField("region_id", "incidents", pl.String(),
+                 "Region of the incident's county (null: a county in no region).",
+                 "county_fips looked up in regions"),
+    DerivedField("is_duplicate", "incidents", pl.Boolean(),
+                 "A cross-center duplicate: another center's report of the same event.",
+                 "duplicate_of_incident_id is not null"),
+    DerivedField("occurred_date", "incidents", pl.Date(),
+                 "Day it occurred in the deployment's time zone (what periods count by).",
+                 "occurred_at converted to settings.toml timezone, as a date"),
+    DerivedField("is_sar", "incidents", pl.Boolean(),
+                 "A suspicious activity report.",
+                 "category is the SAR category, or sar_behavior is set"),
+    DerivedField("covered_counties", "products", pl.List(pl.String()),
+                 "Every county the product's area covers (statewide: every county).",
+                 "product_coverage areas expanded to counties through regions"),
+    DerivedField("statewide", "products", pl.Boolean(),
+                 "The product covers the whole state.",
+                 "a product_coverage row of scope statewide"),
+    DerivedField("published_date", "products", pl.Date(),
+                 "Day it was published in the deployment's time zone.",
+                 "published_at converted to settings.toml timezone, as a date"),
+)
+
+
+def derived_schema(table: str) -> pl.Schema:
+    """Polars dtypes of the derived columns of a table's analysis frame, in the order the
+    frame carries them."""
+    return pl.Schema({field.name: field.dtype for field in DERIVED_FIELDS
+                      if field.table == table})
+
+
 def _sql_type(field: Field) -> sa.types.TypeEngine:
     if field.type == "text":
         return sa.String(field.max_length) if field.max_length else sa.Text()
-    return {
+    types: dict[str, sa.types.TypeEngine] = {
         "integer": sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
         "float": sa.Float(),
         "datetime": sa.DateTime(timezone=True),
         "boolean": sa.Boolean(),
         "text_list": sa.JSON(),
-    }[field.type]
+    }
+    return types[field.type]
 
 
 def sql_metadata() -> sa.MetaData:
