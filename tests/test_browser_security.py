@@ -55,7 +55,7 @@ def test_partner_view(served_demo: str,
                       browser_page: tuple[object, list[str], list[str]]) -> None:
     page, requests, dialogs = browser_page
     open_page(page, served_demo, "/map?period=90d", heading="Map", role="partner")
-    page.get_by_text("Partner view: counts by county only").wait_for(timeout=30_000)  # type: ignore[attr-defined]
+    page.get_by_text("Partner view: incidents counted per county").wait_for(timeout=30_000)  # type: ignore[attr-defined]
     assert page.get_by_role("button", name="Points").count() == 0  # type: ignore[attr-defined]
     banner = page.get_by_role("note", name="Handling marking")  # type: ignore[attr-defined]
     assert banner.inner_text().startswith("TLP:GREEN")
