@@ -21,7 +21,8 @@ EXPECTED = {
     "ingest_rows_per_s", "ingest_peak_memory_mb", "cold_start_s", "frames_memory_mb",
     "hotspots_ms", "coverage_ms", "map_html_mb.default", "map_html_mb.points", "map_markers",
     "briefing_pdf_s", "our_rerun_ms", "pandas_rerun_ms", "pandas_ratio", "page_payload_mb",
-    "app_peak_memory_mb",
+    "app_peak_memory_mb", "memory_per_user_mb", "signin_flood_s.one_ip",
+    "signin_flood_s.distinct_ips",
     *(f"page_analytics_ms.{page}" for page in bench_pages()),
     *(f"page_apptest_s.{page}" for page in bench_pages()),
 }
