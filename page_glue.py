@@ -12,6 +12,7 @@ only by app.py, pages/ and this module; everything else is plain Python in dashb
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -782,7 +783,7 @@ def memory_per_user(store_url: str, pages: list[str], users: int, timeout: float
         measured.append(_resident_bytes())
     # Each user's growth after the first (who may fill shared caches); the median, since a
     # collection can hand memory back between two users.
-    steps = sorted(after - before for before, after in zip(measured, measured[1:], strict=False))
+    steps = sorted(after - before for before, after in itertools.pairwise(measured))
     grown = max(0, steps[len(steps) // 2])
     return {"per_user_mb": grown / (1024 * 1024), "users": float(users),
             "total_mb": (measured[-1] - measured[0]) / (1024 * 1024)}
