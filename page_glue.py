@@ -805,20 +805,5 @@ def _apptest_worker(argv: list[str]) -> None:
     sys.stdout.write("\n" + json.dumps(result) + "\n")
 
 
-def _serve(argv: list[str]) -> None:
-    """``python page_glue.py serve APP [STREAMLIT OPTIONS]``: Streamlit's own command line,
-    with its legacy "pages/ folder" mode off from the first request (this app declares its
-    pages with st.navigation; in the legacy mode a fresh server's first request to /map would
-    run that page without app.py, hence without sign-in, navigation or sidebar)."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.web import cli
-
-    PagesManager.uses_pages_directory = False
-    sys.argv = ["streamlit", "run", *argv]
-    cli.main()
-
-
 if __name__ == "__main__" and sys.argv[1:2] == ["apptest"]:
     _apptest_worker(sys.argv[2:])
-elif __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    _serve(sys.argv[2:])

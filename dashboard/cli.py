@@ -409,6 +409,21 @@ def brief(
                   soft_wrap=True)
 
 
+# Streamlit's own command line with its legacy "pages/ folder" mode off from the first request:
+# the app declares its pages with st.navigation, and in the legacy mode a fresh server's first
+# request to /map would run that page without app.py (no sign-in, navigation or sidebar). Run
+# as a bare script that imports nothing of the app: a component (the folium map) imported
+# before Streamlit's runtime exists would never be registered.
+STREAMLIT_WITHOUT_LEGACY_PAGES = (
+    "import sys\n"
+    "from streamlit.runtime.pages_manager import PagesManager\n"
+    "from streamlit.web import cli\n"
+    "PagesManager.uses_pages_directory = False\n"
+    "sys.argv = ['streamlit', *sys.argv[1:]]\n"
+    "cli.main()\n"
+)
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -450,9 +465,8 @@ def serve(
                 console.print(f"  {credential.role:<10} {credential.username:<9} "
                               f"password {credential.password}")
     env = {**os.environ, CONFIG_ENV: str(config_dir.resolve()), "THREAT_PICTURE_STORE": url}
-    # Streamlit's command line through the page glue (it switches off the legacy pages/ mode).
     command = [
-        sys.executable, str(PROJECT_ROOT / "page_glue.py"), "serve", str(PROJECT_ROOT / "app.py"),
+        sys.executable, "-c", STREAMLIT_WITHOUT_LEGACY_PAGES, "run", str(PROJECT_ROOT / "app.py"),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
     ]

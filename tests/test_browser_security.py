@@ -64,3 +64,24 @@ def test_partner_view(served_demo: str,
     assert "Coverage" not in navigation and "Administration" not in navigation
     page.screenshot(path=str(ARTIFACTS / "partner_map.png"), full_page=True)  # type: ignore[attr-defined]
     assert_stayed_home(requests, dialogs)
+
+
+@pytest.mark.parametrize("first_path", ["/map?period=90d", "/signin", "/common"])
+def test_a_fresh_servers_first_request_goes_through_the_app(
+        ingested_ri: tuple[object, str], first_path: str) -> None:
+    """Streamlit's legacy pages/ mode would serve a fresh server's first request to /map as
+    that page alone (blank: no sign-in), and list every module of pages/. The first request
+    of a server of its own, to a page or to a name that is no page, shows the sign-in."""
+    from pathlib import Path
+
+    from tests.browser_support import served_app
+
+    config_dir, store_url = ingested_ri
+    with served_app(Path(str(config_dir)), store_url) as url, recorded_page() as (
+            page, requests, dialogs):
+        page.goto(url + first_path)  # type: ignore[attr-defined]
+        page.get_by_label("User name").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+        body = page.locator("body").inner_text()  # type: ignore[attr-defined]
+        for module in ("apptest_driver", "sidebar", "common", "signin"):
+            assert module not in body.lower().split()
+        assert_stayed_home(requests, dialogs)
