@@ -58,6 +58,7 @@ config = context.config
 filters = current_filters()
 data = context_data(context)
 
+st.title("Trends")
 controls = st.columns([3, 3, 4])
 split = controls[0].segmented_control(
     "Split by", splits_for(data), format_func=SPLITS.__getitem__, default="category",
@@ -71,7 +72,6 @@ page = page_model(context, trends_page, filters, split=split, granularity=wanted
 period = page.period
 view = page.series
 
-st.title("Trends")
 counted = ("duplicates counted once" if data.selection(filters).duplicates_once
            else "every report counted")
 st.caption(f"{period.label()} ({period.days} days) · {counted} · click points, or draw a box "
