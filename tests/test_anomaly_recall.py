@@ -141,3 +141,44 @@ def test_the_ongoing_surge_is_in_the_default_views_and_analyze(demo: Demo) -> No
     assert flagged
     assert all(a["observed"] > a["expected"] * 1.5 and a["score"] > 2 for a in flagged)
     assert set(flagged[0]) >= {"series", "period", "observed", "expected", "score"}
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(), Filters(period="7d"), Filters(period="90d"),
+    Filters(period="28d", regions=("bay_area",)), Filters(period="90d", categories=("gangs",)),
+], ids=["28d", "7d", "90d", "bay_area", "gangs"])
+def test_a_briefing_says_what_the_pages_show(demo: Demo, filters: Filters) -> None:
+    """A briefing and the pages it mirrors give the same numbers and the same anomaly findings
+    for the same selection (the Trends page as it opens: by category, per week)."""
+    from dashboard.briefing.compose import compose_briefing
+    from dashboard.pagemodels.map import map_page
+    from dashboard.pagemodels.overview import overview_page
+    from dashboard.pagemodels.report import EVERYTHING
+    from dashboard.pagemodels.trends import trends_page
+    from dashboard.security.audience import ViewData
+    from dashboard.security.policy import Viewer
+
+    config = demo.config
+    author = Viewer("author", "Author", "admin", config.centers[0].id, "TLP:RED")
+    briefing = compose_briefing(config, demo.frames, author, filters, TODAY)
+    data = ViewData(EVERYTHING, demo.frames)
+    trends = trends_page(config, data, filters, TODAY)
+    overview = overview_page(config, data, filters, TODAY)
+    hot = map_page(config, data, filters, TODAY).hotspots.filter(pl.col("gi_bin") > 0)
+
+    assert [(k.label, k.current, k.previous) for k in briefing.kpis] == [
+        (k.label, k.current, k.previous) for k in overview.kpis]
+    assert briefing.counts["hot_spots"] == hot.height
+    on_page = {(row["series"], row["start"], row["end"])
+               for view in (trends.series, trends.cells)
+               for row in view.anomalies.iter_rows(named=True)}
+    in_briefing = {(row["series"], row["start"], row["end"])
+                   for view in (briefing.series,) for row in view.anomalies.iter_rows(named=True)}
+    assert briefing.counts["anomalies"] == len(on_page)
+    assert in_briefing <= on_page
+    judged = " ".join(briefing.key_judgments)
+    if on_page:
+        assert f"{len(on_page)} series rose significantly" in judged
+        assert briefing.tables["anomalies"].rows
+    if filters == Filters():
+        assert on_page, "the ongoing surge is in the default view"
