@@ -25,8 +25,13 @@ class Connector(Protocol):
     Options: ClassVar[type[BaseModel]]
 
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
-        """Raw rows as the source has them, plus ``_row`` (the source's own row number) and
-        optionally ``_error`` (why a row could not be parsed at all)."""
+        """Raw rows as the source has them (text, or the source's own types), plus ``_row``
+        (the source's own row number; for text files the line a record starts on, header =
+        line 1) and, for a line or row that could not be parsed, ``_error`` (a one-line reason
+        naming what is wrong, e.g. "has 9 fields, header has 8") and ``_raw_text`` (the line
+        as text, problems visible, e.g. undecodable bytes as ``\\xff``). Every record of the
+        source is either a parsed row or an error row; a bad record never fails the read.
+        A source that cannot be opened at all raises one line (OSError or ValueError)."""
 
     def fingerprint(self, location: str, options: BaseModel) -> str | None:
         """SHA-256 of the source when it can be had without reading rows, else None."""

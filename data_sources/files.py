@@ -1,20 +1,108 @@
-"""File connectors: csv, ndjson, json, parquet, excel."""
+"""File connectors: csv, ndjson, json, parquet, excel.
+
+Text formats (csv, ndjson, json) are decoded by this module, not by Polars, so that a line with
+bytes that are invalid in the declared encoding, or a CSV line with the wrong number of fields,
+becomes one error row (``_error`` naming the problem, ``_raw_text`` the line with the problem
+visible) instead of failing the whole file or being silently altered.
+"""
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import csv
+import gc
 import hashlib
+import io
 import json
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data_sources import ERROR_COLUMN, RAW_TEXT_COLUMN, ROW_COLUMN, register
+
+# The one encoding that is allowed to alter text: undecodable bytes become U+FFFD and the row
+# loads (kept for configs that chose it; every other encoding quarantines such a line).
+LOSSY_UTF8 = "utf8-lossy"
+ENCODING_HELP = (
+    "Text encoding of the file: any Python codec name, e.g. 'utf-8' (alias 'utf8', the "
+    "default; a leading BOM is dropped), 'utf-8-sig', 'latin-1' (= 'iso-8859-1'), 'cp1252', "
+    "'utf-16' (with BOM). A line with bytes invalid in it is quarantined with the bytes named. "
+    f"'{LOSSY_UTF8}' replaces such bytes with U+FFFD and loads the row instead."
+)
+# Longest _raw_text kept for one error row (an unterminated quote can swallow a whole file).
+MAX_RAW_TEXT = 10_000
+
+# Bytes the declared encoding cannot decode become lone surrogates U+DC00..U+DCFF (which no
+# strict decoder ever yields), so each one can be traced to its line and named afterwards.
+_MARK_HANDLER = "threat-picture-mark-invalid"
+_MARKS = re.compile("[\udc00-\udcff]+")
+
+
+def _mark_invalid(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start:error.end]
+    return "".join(chr(0xDC00 + byte) for byte in bad), error.end
+
+
+codecs.register_error(_MARK_HANDLER, _mark_invalid)
+
+
+def _check_encoding(value: str) -> str:
+    if value == LOSSY_UTF8:
+        return value
+    try:
+        info = codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown encoding {value!r}") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError(f"{value!r} is not a text encoding")
+    return value
+
+
+def decode_text(data: bytes, encoding: str) -> str:
+    """The file's text; undecodable bytes marked (see :func:`invalid_bytes`), BOM dropped."""
+    if encoding == LOSSY_UTF8:
+        text = data.decode("utf-8", errors="replace")
+    else:
+        text = data.decode(encoding, errors=_MARK_HANDLER)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def invalid_bytes(text: str) -> bytes:
+    """The undecodable bytes marked in ``text`` (empty when there are none)."""
+    return b"".join(bytes(ord(c) - 0xDC00 for c in run) for run in _MARKS.findall(text))
+
+
+def invalid_bytes_reason(text: str, encoding: str) -> str:
+    return f"invalid bytes for encoding {encoding}: {invalid_bytes(text)!r}"
+
+
+def visible_text(text: str) -> str:
+    """A line as text with its problems visible: undecodable bytes as ``\\xff``, NUL as
+    ``\\x00``; cut at MAX_RAW_TEXT characters."""
+    text = _MARKS.sub(lambda run: "".join(f"\\x{ord(c) - 0xDC00:02x}" for c in run.group()),
+                      text).replace("\x00", "\\x00")
+    if len(text) > MAX_RAW_TEXT:
+        text = text[:MAX_RAW_TEXT] + f"... ({len(text) - MAX_RAW_TEXT} more characters)"
+    return text
 
 
 class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TextOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    encoding: str = Field("utf8", description=ENCODING_HELP)
+
+    _valid_encoding = field_validator("encoding")(_check_encoding)
 
 
 def file_sha256(location: str) -> str:
@@ -33,49 +121,221 @@ class FileConnector:
         return file_sha256(location)
 
 
+class _ErrorRows:
+    """Rows a connector could not parse: number, reason, text."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.reasons: list[str] = []
+        self.texts: list[str | None] = []
+
+    def add(self, row: int, reason: str, text: str | None) -> None:
+        self.rows.append(row)
+        self.reasons.append(reason)
+        self.texts.append(None if text is None else visible_text(text))
+
+    def pop(self) -> None:
+        for values in (self.rows, self.reasons, self.texts):
+            values.pop()
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame({
+            ROW_COLUMN: pl.Series(self.rows, dtype=pl.Int64),
+            ERROR_COLUMN: pl.Series(self.reasons, dtype=pl.String),
+            RAW_TEXT_COLUMN: pl.Series(self.texts, dtype=pl.String),
+        })
+
+
+def _with_errors(parsed: pl.DataFrame, errors: _ErrorRows) -> pl.DataFrame:
+    """Parsed rows and error rows as one frame in source order, ``_row`` first."""
+    if not errors.rows:
+        parsed = parsed.with_columns(pl.lit(None, pl.String).alias(ERROR_COLUMN),
+                                     pl.lit(None, pl.String).alias(RAW_TEXT_COLUMN))
+        combined = parsed
+    else:
+        combined = pl.concat([parsed, errors.frame()], how="diagonal_relaxed").sort(ROW_COLUMN)
+    return combined.select(ROW_COLUMN, pl.exclude(ROW_COLUMN))
+
+
 @register
 class CsvConnector(FileConnector):
     kind = "csv"
     row_unit = "line"
 
-    class Options(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
+    class Options(TextOptions):
         delimiter: str = Field(",", min_length=1, max_length=1)
-        encoding: Literal["utf8", "utf8-lossy"] = "utf8"
 
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
         assert isinstance(options, self.Options)
-        # Everything is read as text so a bad value reaches validation instead of failing the
-        # whole file; line 1 is the header.
-        frame = pl.scan_csv(
-            location,
-            separator=options.delimiter,
-            encoding=options.encoding,
-            infer_schema=False,
-        )
-        # A quoted value may span lines: a record starts after all the lines before it.
-        lines = 1 + pl.sum_horizontal(pl.all().str.count_matches("\n").fill_null(0))
-        return frame.with_columns(
-            (2 + lines.cum_sum() - lines).cast(pl.UInt32).alias(ROW_COLUMN)
-        ).select(ROW_COLUMN, pl.exclude(ROW_COLUMN))
+        text = decode_text(Path(location).read_bytes(), options.encoding)
+        with _no_gc():
+            return read_csv_text(text, options.delimiter, options.encoding).lazy()
 
 
-def _frame_from_records(records: list[object], first_row: int) -> pl.DataFrame:
-    """Rows from parsed JSON objects; anything that is not an object becomes an error row."""
-    rows: list[dict[str, object]] = []
-    for record in records:
-        if isinstance(record, dict):
-            rows.append({key: _scalar_text(value) for key, value in record.items()})
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Millions of small lists and strings make no cycles; collecting them all along costs
+    more than the parse (a third of the time of a large CSV)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def read_csv_text(text: str, delimiter: str, encoding: str) -> pl.DataFrame:
+    """CSV text -> every value as text, ``_row`` the line a record starts on (header = 1).
+
+    A record with more or fewer fields than the header, with undecodable bytes or NUL bytes,
+    or with a quote left open at the end of the file is an error row; a blank line is skipped.
+    """
+    # A quote left open swallows the rest of the file into one field: let it, then report it.
+    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] = []
+    for record in reader:
+        if record:
+            header = record
+            break
+    header_problem = _text_problem(delimiter.join(header), encoding)
+    if header_problem:
+        raise ValueError(f"line {reader.line_num} (header): {header_problem}")
+    names = _column_names(header)
+    width = len(names)
+
+    good: list[list[str]] = []
+    good_lines: list[int] = []
+    # (first line, last line, reason); reason None: the text decides (undecodable/NUL bytes).
+    bad: list[tuple[int, int, str | None]] = []
+    check_text = bool(_MARKS.search(text)) or "\x00" in text
+    previous = reader.line_num
+    first = 0
+    last_record: list[str] = []
+    for record in reader:
+        first, previous = previous + 1, reader.line_num
+        if len(record) == width and not check_text:
+            good.append(record)
+            good_lines.append(first)
+        elif len(record) == width:
+            bad.append((first, previous, None))
+        elif record:  # a blank line is no record
+            fields = "field" if len(record) == 1 else "fields"
+            bad.append((first, previous, f"has {len(record)} {fields}, header has {width}"))
+        last_record = record or last_record
+    # A quote never closed runs the last record to the end of the file: it ends inside a field.
+    open_quote = bool(last_record) and (
+        not text.endswith(("\n", "\r")) or last_record[-1].endswith(("\n", "\r")))
+
+    errors = _ErrorRows()
+    lines = list(io.StringIO(text, newline="")) if bad or open_quote else []
+
+    def text_of(first: int, last: int) -> str:
+        return "".join(lines[first - 1:last]).rstrip("\r\n")
+
+    for start, end, reason in bad:
+        problem = reason or _text_problem(text_of(start, end), encoding)
+        if problem is None:
+            good.append(next(csv.reader([text_of(start, end)], delimiter=delimiter)))
+            good_lines.append(start)
         else:
-            rows.append({ERROR_COLUMN: f"expected a JSON object, got {type(record).__name__}"})
-    # A key that is a list in some records is a list in all: a lone scalar becomes [scalar].
-    list_keys = {key for row in rows for key, value in row.items() if isinstance(value, list)}
-    for row in rows:
-        for key in list_keys & row.keys():
-            if row[key] is not None and not isinstance(row[key], list):
-                row[key] = [row[key]]
-    frame = pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
-    return frame.with_row_index(ROW_COLUMN, offset=first_row)
+            errors.add(start, problem, text_of(start, end))
+    if open_quote and _quote_left_open(text_of(first, previous), delimiter):
+        if good_lines and good_lines[-1] == first:
+            good.pop()
+            good_lines.pop()
+        elif errors.rows and errors.rows[-1] == first:
+            errors.pop()
+        errors.add(first, "quoted field not closed before the end of the file",
+                   text_of(first, previous))
+    if bad and check_text:
+        order = sorted(range(len(good_lines)), key=good_lines.__getitem__)
+        good = [good[i] for i in order]
+        good_lines = [good_lines[i] for i in order]
+    columns: Sequence[Sequence[str]] = list(zip(*good, strict=True)) if good else [()] * width
+    parsed = pl.DataFrame(
+        [pl.Series(ROW_COLUMN, good_lines, dtype=pl.Int64)]
+        + [pl.Series(name, column, dtype=pl.String)
+           for name, column in zip(names, columns, strict=True)]
+    )
+    return _with_errors(parsed, errors)
+
+
+def _text_problem(text: str, encoding: str) -> str | None:
+    if _MARKS.search(text):
+        return invalid_bytes_reason(text, encoding)
+    if "\x00" in text:
+        return "contains a NUL byte"
+    return None
+
+
+def _quote_left_open(text: str, delimiter: str) -> bool:
+    """Whether a record's text ends inside a quoted field (a truncated last record)."""
+    strict = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        for _ in strict:
+            pass
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Header names; an empty one becomes column_N, a repeated one name_duplicated_K."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for index, name in enumerate(header):
+        name = name or f"column_{index + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_duplicated_{seen[name] - 1}"
+        else:
+            seen[name] = 1
+        names.append(name)
+    return names
+
+
+# Rows of a JSON source: (row number, parsed value).
+JsonRecords = Iterable[tuple[int, object]]
+
+
+def _frame_from_records(records: JsonRecords, errors: _ErrorRows, encoding: str,
+                        check_marks: bool) -> pl.DataFrame:
+    """Columns from parsed JSON objects, built column by column (no list of dicts); anything
+    that is not an object, or holds undecodable bytes, becomes an error row."""
+    columns: dict[str, list[object]] = {}
+    rows: list[int] = []
+    for row, record in records:
+        if not isinstance(record, dict):
+            errors.add(row, f"expected a JSON object, got {type(record).__name__}",
+                       json.dumps(record, ensure_ascii=False))
+            continue
+        if check_marks:
+            text = json.dumps(record, ensure_ascii=False)
+            if _MARKS.search(text):
+                errors.add(row, invalid_bytes_reason(text, encoding), text)
+                continue
+        count = len(rows)
+        rows.append(row)
+        for key, value in record.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [None] * count
+            column.append(_scalar_text(value))
+        for column in columns.values():
+            if len(column) == count:
+                column.append(None)
+    series = [pl.Series(ROW_COLUMN, rows, dtype=pl.Int64)]
+    for key, values in columns.items():
+        # A key that is a list in some records is a list in all: a lone scalar becomes [scalar].
+        if any(isinstance(value, list) for value in values):
+            values = [value if value is None or isinstance(value, list) else [value]
+                      for value in values]
+            series.append(pl.Series(key, values, dtype=pl.List(pl.String)))
+        else:
+            series.append(pl.Series(key, values, dtype=pl.String))
+    return pl.DataFrame(series)
 
 
 def _scalar_text(value: object) -> object:
@@ -93,35 +353,57 @@ def _scalar_text(value: object) -> object:
 class NdjsonConnector(FileConnector):
     kind = "ndjson"
     row_unit = "line"
+    Options = TextOptions
 
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
-        records: list[object] = []
-        with Path(location).open(encoding="utf-8", errors="replace") as handle:
-            for text in handle:
-                if not text.strip():
-                    records.append({ERROR_COLUMN: "blank line"})
-                    continue
-                try:
-                    records.append(json.loads(text))
-                except json.JSONDecodeError as error:
-                    records.append({ERROR_COLUMN: f"not valid JSON ({error.msg})",
-                                    RAW_TEXT_COLUMN: text.rstrip("\r\n")})
-        return _frame_from_records(records, first_row=1).lazy()
+        assert isinstance(options, TextOptions)
+        text = decode_text(Path(location).read_bytes(), options.encoding)
+        errors = _ErrorRows()
+        check_marks = bool(_MARKS.search(text))
+        with _no_gc():
+            return _with_errors(
+                _frame_from_records(_ndjson_records(text, errors, options.encoding, check_marks),
+                                    errors, options.encoding, check_marks=False),
+                errors,
+            ).lazy()
+
+
+def _ndjson_records(text: str, errors: _ErrorRows, encoding: str,
+                    check_marks: bool) -> JsonRecords:
+    """(line number, parsed object) per line, one line at a time; a blank line, a line that
+    is not JSON or has undecodable bytes goes to ``errors``."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline ending the last line
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            errors.add(number, "blank line", None)
+            continue
+        if check_marks and _MARKS.search(line):
+            errors.add(number, invalid_bytes_reason(line, encoding), line.rstrip("\r"))
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            errors.add(number, f"not valid JSON ({error.msg})", line.rstrip("\r"))
 
 
 @register
 class JsonConnector(FileConnector):
     kind = "json"
 
-    class Options(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
+    class Options(TextOptions):
         records_path: str = Field("", description="Dotted path to the list of records, e.g. "
                                   "'data.items'; empty when the file is the list.")
 
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
         assert isinstance(options, self.Options)
-        with Path(location).open(encoding="utf-8") as handle:
-            document = json.load(handle)
+        text = decode_text(Path(location).read_bytes(), options.encoding)
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{location}: line {error.lineno}: not valid JSON "
+                             f"({error.msg})") from None
         for key in filter(None, options.records_path.split(".")):
             if not isinstance(document, dict) or key not in document:
                 raise ValueError(f"{location}: records_path {options.records_path!r}: no key "
@@ -129,7 +411,10 @@ class JsonConnector(FileConnector):
             document = document[key]
         if not isinstance(document, list):
             raise ValueError(f"{location}: expected a list of records")
-        return _frame_from_records(document, first_row=1).lazy()
+        errors = _ErrorRows()
+        frame = _frame_from_records(enumerate(document, start=1), errors, options.encoding,
+                                    check_marks=bool(_MARKS.search(text)))
+        return _with_errors(frame, errors).lazy()
 
 
 @register
