@@ -272,14 +272,16 @@ INGEST_RUNS = Table(
         Field("source_hash", "text", "SHA-256 of the file, or of the rows a query returned.", True),
         Field("started_at", "datetime", "Start, UTC.", required=True),
         Field("finished_at", "datetime", "End, UTC.", required=True),
-        Field("status", "text", "'loaded' (read and written) or 'unchanged' (same hash as the "
-              "last load: nothing read).", required=True),
+        Field("status", "text", "'loaded' (read and written), 'unchanged' (same hash as the "
+              "last load: nothing read) or 'failed' (nothing of this source written; see "
+              "error).", required=True),
         Field("rows_read", "integer", "Rows in the source.", required=True, minimum=0),
         Field("rows_inserted", "integer", "New rows written.", required=True, minimum=0),
         Field("rows_updated", "integer", "Changed rows updated in place.", True, minimum=0),
         Field("rows_unchanged", "integer", "Valid rows identical to the store.", True, minimum=0),
         Field("rows_rejected", "integer", "Rows quarantined.", required=True, minimum=0),
         Field("rows_flagged", "integer", "Rows kept with a geocoding flag.", True, minimum=0),
+        Field("error", "text", "Why a failed run failed (one line); empty otherwise."),
     ),
     primary_key=("run_id",),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -41,6 +43,21 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A write transaction, committed at the end of the block (rolled back on an error).
+
+    On SQLite it takes the write lock at its start (BEGIN IMMEDIATE, waiting up to the busy
+    timeout): a transaction that read first and wrote later could find another writer's commit
+    in between and fail with "database is locked" at once, whatever the busy timeout. Keep the
+    block short: every other writer (audit rows, sign-ins) waits while it runs.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield connection
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -84,15 +101,17 @@ def table(name: str) -> sa.Table:
 
 
 def data_version_query() -> sa.Select[int]:
-    """The data version: the id of the last ingest run that loaded rows (0 before any)."""
+    """The data version: the id of the last ingest run that loaded rows or failed (0 before
+    any); a failed run changes what Data health shows, so it counts too."""
     runs = table("ingest_runs")
     return sa.select(sa.func.coalesce(sa.func.max(runs.c.run_id), 0)).where(
-        runs.c.status == "loaded"
+        runs.c.status.in_(("loaded", "failed"))
     )
 
 
 def data_version(engine: sa.Engine | sa.Connection) -> int:
-    """Changes whenever an ingest wrote something: the id of the last run that loaded rows."""
+    """Changes whenever an ingest wrote something (or a source failed): the id of the last
+    such run."""
     query = data_version_query()
     if isinstance(engine, sa.Connection):
         return int(engine.execute(query).scalar_one())

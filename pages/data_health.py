@@ -48,6 +48,20 @@ with right:
     st.plotly_chart(rows_per_center_figure(per_center), width="stretch", key="per_center_chart",
                     config={"displaylogo": False})
 
+if not page.failed.is_empty():
+    st.subheader("Failed feeds")
+    st.error(f"{page.failed.height} feed(s) could not be loaded at their latest ingest; their "
+             "data is as it was before. Every other feed loaded.")
+    st.dataframe(
+        page.failed, hide_index=True, width="stretch", key="failed_feeds",
+        column_config={
+            "center_id": "Center", "source_name": "Source", "table_name": "Table",
+            "failed_at": st.column_config.DatetimeColumn("Failed (UTC)",
+                                                         format="YYYY-MM-DD HH:mm"),
+            "error": st.column_config.TextColumn("Error", width="large"),
+        },
+    )
+
 st.subheader("Feeds")
 freshness = page.freshness
 st.dataframe(

@@ -22,7 +22,7 @@ EXPECTED = {
     "hotspots_ms", "coverage_ms", "map_html_mb.default", "map_html_mb.points", "map_markers",
     "briefing_pdf_s", "our_rerun_ms", "pandas_rerun_ms", "pandas_ratio", "page_payload_mb",
     "app_peak_memory_mb", "memory_per_user_mb", "signin_flood_s.one_ip",
-    "signin_flood_s.distinct_ips",
+    "signin_flood_s.distinct_ips", "ingest_audit_wait_p99_ms", "ingest_append_share",
     *(f"page_analytics_ms.{page}" for page in bench_pages()),
     *(f"page_apptest_s.{page}" for page in bench_pages()),
 }

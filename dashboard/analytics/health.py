@@ -58,6 +58,21 @@ def source_freshness(frames: HealthFrames, now: datetime) -> pl.DataFrame:
     ).sort(keys)
 
 
+def failed_sources(frames: HealthFrames) -> pl.DataFrame:
+    """Sources whose latest run failed: when, and the run's one-line error."""
+    runs = frames.runs.sort("run_id")
+    schema = pl.Schema({"center_id": pl.String(), "source_name": pl.String(),
+                        "table_name": pl.String(), "failed_at": pl.Datetime("us", "UTC"),
+                        "error": pl.String()})
+    if runs.is_empty() or "error" not in runs.columns:
+        return pl.DataFrame(schema=schema)
+    latest = runs.group_by("center_id", "source_name").agg(pl.all().last())
+    return latest.filter(pl.col("status") == "failed").select(
+        "center_id", "source_name", "table_name", pl.col("finished_at").alias("failed_at"),
+        "error",
+    ).cast(schema).sort("center_id", "source_name")
+
+
 def last_load_per_center(frames: HealthFrames) -> pl.DataFrame:
     """When each center's data last changed (its newest load of any source)."""
     loads = frames.runs.filter(pl.col("status") == "loaded")
@@ -105,5 +120,6 @@ def status_summary(frames: HealthFrames, table_rows: dict[str, int],
             "by_field": quarantine_by_field(frames.quarantine).drop("example_reason").to_dicts(),
         },
         "sources": source_freshness(frames, now).to_dicts(),
+        "failed_sources": failed_sources(frames).to_dicts(),
         "last_run": last_run[0] if last_run else None,
     }

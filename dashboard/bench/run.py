@@ -92,6 +92,7 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
                                                              int(100 * done), 100))
         measurements += _measure_ingest(config_dir, store_url, dialect, work, runs,
                                         report_progress)
+        measurements += _measure_live_ingest(config_dir, store_url, work, report_progress)
 
     config = load_config(config_dir)
     engine = open_store(store_url)
@@ -276,6 +277,32 @@ def _measure_ingest(config_dir: Path, store_url: str, dialect: str, work: Path, 
                        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest))
     progress("ingest", runs, runs)
     return [throughput, memory]
+
+
+def _measure_live_ingest(config_dir: Path, store_url: str, work: Path, progress: Progress
+                         ) -> list[Measurement]:
+    """Issue 13: audit writes (what every page view and sign-in does) while a full ingest runs,
+    and an ingest of 1 % appended rows against a full load; each on a store of its own."""
+    from dashboard.bench.ingest_live import measure_append, measure_audit_waits
+
+    progress("audit writes during an ingest", 0, 2)
+    with _fresh_store(_scratch_url(store_url, work, 901)) as url:
+        waits = measure_audit_waits(url, config_dir)
+    progress("1 % appended", 1, 2)
+    with _fresh_store(_scratch_url(store_url, work, 902)) as url:
+        append = measure_append(config_dir, url)
+    progress("1 % appended", 2, 2)
+    return [
+        Measurement("ingest_audit_wait_p99_ms", "Audit-write wait during a full ingest (p99)",
+                    "ms", value=waits["audit_wait_p99_ms"],
+                    note=f"{waits['audit_writes']} audit writes while the ingest ran "
+                    f"({waits['ingest_seconds']:.0f} s); 'database is locked': "
+                    f"{waits['database_locked']}; max {waits['audit_wait_max_ms']:.0f} ms"),
+        Measurement("ingest_append_share", "Ingest of 1 % appended rows / a full load", "%",
+                    value=100 * append["append_seconds"] / append["full_seconds"],
+                    note=f"{append['rows_appended']:,} rows appended: "
+                    f"{append['append_seconds']:.1f} s against {append['full_seconds']:.1f} s"),
+    ]
 
 
 def _measure_cold_start(config_dir: Path, store_url: str, runs: int,

@@ -24,6 +24,7 @@ from dashboard.briefing.compose import FORMATS, Briefing, BriefingError
 from dashboard.security import audit
 from dashboard.security.policy import Viewer, may_receive_briefing
 from dashboard.store import table as sql_table
+from dashboard.store import write_transaction
 
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".json"
@@ -128,7 +129,7 @@ def produce(engine: sa.Engine, briefing: Briefing, file_format: str, purpose: st
         targets += [(out, data), (out.with_name(out.name + MANIFEST_SUFFIX), manifest_bytes)]
     written = [(_write(target, content), target) for target, content in targets]
     try:
-        with engine.begin() as connection:
+        with write_transaction(engine) as connection:
             connection.execute(sql_table("disseminations").insert().values(
                 at=briefing.generated_at, username=briefing.generated_by,
                 audience=briefing.audience, purpose=purpose, file_name=name,

@@ -34,11 +34,14 @@ def as_text(expression: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.when(text.str.len_chars() > 0).then(text)
 
 
-def normalize(raw: pl.LazyFrame, source: Source, center: Center) -> pl.DataFrame:
+def normalize(raw: pl.LazyFrame, source: Source, center: Center, *,
+              raw_records: bool = True) -> pl.DataFrame:
     """Rename to canonical fields, convert to text, apply value maps and defaults.
 
     The result has every feed field of the source's table (null where the source lacks it),
-    ``center_id``, ``_row``, ``_error`` and ``_raw_record`` (the row as the feed had it, JSON).
+    ``center_id``, ``_row``, ``_error`` and ``_raw_record`` (the row as the feed had it, JSON;
+    null for every row with ``raw_records=False``: the ingest makes the JSON only for the rows
+    it quarantines, with :func:`raw_records_of`).
     """
     table = TABLES[source.table]
     raw_schema = raw.collect_schema()
@@ -55,7 +58,8 @@ def normalize(raw: pl.LazyFrame, source: Source, center: Center) -> pl.DataFrame
         pl.col(ROW_COLUMN).cast(pl.Int64),
         (pl.col(ERROR_COLUMN).cast(pl.String) if ERROR_COLUMN in raw_schema
          else pl.lit(None, pl.String)).alias(ERROR_COLUMN),
-        _raw_record(raw_columns, raw_schema, RAW_TEXT_COLUMN in raw_schema),
+        (_raw_record(raw_columns, raw_schema, RAW_TEXT_COLUMN in raw_schema) if raw_records
+         else pl.lit(None, pl.String).alias(RAW_RECORD_COLUMN)),
     ]
     present: set[str] = set()
     for column, field_name in renames.items():
@@ -81,6 +85,18 @@ def normalize(raw: pl.LazyFrame, source: Source, center: Center) -> pl.DataFrame
         pl.lit(center.id).alias("center_id"),
         pl.col("tlp").fill_null(pl.lit(default_tlp)),
     )
+
+
+def raw_records_of(raw: pl.LazyFrame, rows: pl.Series) -> pl.DataFrame:
+    """``_row`` and ``_raw_record`` (JSON of the row as the feed had it) of the given rows."""
+    raw_schema = raw.collect_schema()
+    raw_columns = [name for name in raw_schema
+                   if name not in (ROW_COLUMN, ERROR_COLUMN, RAW_TEXT_COLUMN)]
+    return raw.filter(pl.col(ROW_COLUMN).cast(pl.Int64).is_in(rows.cast(pl.Int64).implode())
+                      ).select(
+        pl.col(ROW_COLUMN).cast(pl.Int64),
+        _raw_record(raw_columns, raw_schema, RAW_TEXT_COLUMN in raw_schema),
+    ).collect()
 
 
 def _split_list(text: pl.Expr, delimiter: str) -> pl.Expr:

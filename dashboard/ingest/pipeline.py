@@ -1,9 +1,12 @@
 """One ingest run: every configured source, normalize -> validate -> quarantine -> geocode ->
-write, then link cross-center duplicates; all in one transaction.
+write -> link cross-center duplicates, each source in its own transaction.
 
-A failure anywhere rolls the whole run back, so the store is exactly as it was before. A source
-whose content and config are unchanged since its last load is recorded as ``unchanged`` and
-not read again.
+A source is read, validated and geocoded outside any transaction; only its writes (rows,
+coverage, quarantine, duplicate links of the rows it touched, its ``ingest_runs`` row) run in
+one short write transaction. A reader sees a source's old or new data, never half of it. A
+source that cannot be read or fails mid-way is rolled back alone and recorded as a ``failed``
+run with its error; every other source still loads. A source whose content and config are
+unchanged since its last load is recorded as ``unchanged`` and not read again.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,11 +22,11 @@ import geopandas as gpd
 import polars as pl
 import sqlalchemy as sa
 
-from dashboard.frames import read_committed, read_frame
+from dashboard.frames import read_frame
 from dashboard.geo import state_counties
 from dashboard.ingest.dedup import LINK_COLUMNS, link_duplicates
 from dashboard.ingest.geocode import geocode
-from dashboard.ingest.normalize import RAW_RECORD_COLUMN, normalize
+from dashboard.ingest.normalize import RAW_RECORD_COLUMN, normalize, raw_records_of
 from dashboard.ingest.validate import (
     FIELD_COLUMN,
     REASON_COLUMN,
@@ -31,20 +34,36 @@ from dashboard.ingest.validate import (
     ValidationContext,
     validate,
 )
-from dashboard.ingest.write import BulkLoad, WriteCounts, insert_rows, replace_rows, upsert
+from dashboard.ingest.write import (
+    BulkLoad,
+    WriteCounts,
+    delete_keys,
+    insert_rows,
+    replace_rows,
+    upsert,
+)
 from dashboard.schema import TABLES
 from dashboard.settings import Center, ProjectConfig, Source
 from dashboard.store import table as sql_table
+from dashboard.store import write_transaction
 from data_sources import ROW_COLUMN, connector_for
 
 # (step description, steps done, steps in all)
 ProgressCallback = Callable[[str, int, int], None]
 STEPS_PER_SOURCE = 4
 EXAMPLE_ERRORS_PER_SOURCE = 5
+# Keys per query when reading the stored versions of changed incidents.
+KEYS_PER_QUERY = 500
+# Index range reads per pass when reading the time windows around touched incidents.
+RANGE_READS_PER_PASS = 64
 
 
 class IngestError(RuntimeError):
-    """A source could not be read at all: the run is rolled back."""
+    """The run cannot start (the store cannot take the reference tables)."""
+
+
+class SourceFailed(RuntimeError):
+    """One source failed; its message is the one line recorded in ``ingest_runs.error``."""
 
 
 @dataclass
@@ -53,7 +72,7 @@ class SourceReport:
     source_name: str
     table_name: str
     location: str
-    status: str
+    status: str  # loaded, unchanged or failed
     rows_read: int = 0
     rows_inserted: int = 0
     rows_updated: int = 0
@@ -61,6 +80,13 @@ class SourceReport:
     rows_rejected: int = 0
     rows_flagged: int = 0
     example_errors: list[str] = field(default_factory=list)
+    error: str | None = None  # one line, for a failed source
+
+    @property
+    def rows_accounted(self) -> int:
+        """Rows stored new + updated + unchanged + quarantined: equals rows_read."""
+        return (self.rows_inserted + self.rows_updated + self.rows_unchanged
+                + self.rows_rejected)
 
 
 @dataclass
@@ -77,51 +103,57 @@ class IngestReport:
     def rows_written(self) -> int:
         return sum(source.rows_inserted + source.rows_updated for source in self.sources)
 
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [source for source in self.sources if source.status == "failed"]
+
 
 def run_ingest(config: ProjectConfig, engine: sa.Engine, *,
                progress: ProgressCallback | None = None,
-               now: datetime | None = None) -> IngestReport:
-    """Ingest every configured source into the store as one transaction."""
+               now: datetime | None = None,
+               sources: Collection[tuple[str, str]] | None = None) -> IngestReport:
+    """Ingest every configured source (or only ``sources``: (center id, source name) pairs)
+    into the store, each in its own transaction."""
     now = now or datetime.now(UTC)
     report_progress = progress or (lambda *_: None)
     counties = state_counties(config.settings.state)
-    sources = [(center, source) for center in config.centers for source in center.sources]
-    total_steps = len(sources) * STEPS_PER_SOURCE + 1
+    chosen = None if sources is None else set(sources)
+    unknown = sorted(chosen - {(c.id, s.name) for c in config.centers for s in c.sources}) \
+        if chosen is not None else []
+    if unknown:
+        raise IngestError(f"no such source: {', '.join('/'.join(key) for key in unknown)}")
+    to_run = [(center, source) for center in config.centers for source in center.sources
+              if chosen is None or (center.id, source.name) in chosen]
+    total_steps = len(to_run) * STEPS_PER_SOURCE + 1
     batch_id = uuid.uuid4().hex
-    reports: list[SourceReport] = []
-    with engine.begin() as connection:
-        bulk = BulkLoad(connection)
-        try:
+    try:
+        with write_transaction(engine) as connection:
             sync_reference_tables(connection, config, counties)
-            # SQLite has one writer at a time, and this run is it from here on: the incidents
-            # committed now plus those the run writes are the store's at its end, so linking
-            # needs no read of a million rows back through this connection.
-            stored = (read_committed(engine, "incidents", LINK_COLUMNS)
-                      if connection.dialect.name == "sqlite" else None)
-            written: list[pl.DataFrame] = []
-            for index, (center, source) in enumerate(sources):
-                step = index * STEPS_PER_SOURCE
+    except sa.exc.SQLAlchemyError as error:
+        raise IngestError(f"store: cannot write the reference tables: {one_line(error)}"
+                          ) from error
+    reports: list[SourceReport] = []
+    for index, (center, source) in enumerate(to_run):
+        step = index * STEPS_PER_SOURCE
 
-                def tick(what: str, done: int, center: Center = center,
-                         source: Source = source, step: int = step) -> None:
-                    report_progress(f"{center.id}/{source.name}: {what}", step + done,
-                                    total_steps)
+        def tick(what: str, done: int, center: Center = center,
+                 source: Source = source, step: int = step) -> None:
+            report_progress(f"{center.id}/{source.name}: {what}", step + done, total_steps)
 
-                reports.append(_ingest_source(connection, config, counties, center, source,
-                                              batch_id, now, tick, bulk, written))
-            links: int | None = None
-            if any(r.table_name == "incidents" and r.status == "loaded" for r in reports):
-                report_progress("linking cross-center duplicates", total_steps - 1,
-                                total_steps)
-                links = relink_duplicates(connection, config, stored, written)
-            if bulk.deferred:
-                report_progress("rebuilding indexes", total_steps - 1, total_steps)
-            bulk.finish()
-        finally:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):  # never hide the run's own error
-                bulk.restore()
-        report_progress("done", total_steps, total_steps)
+        reports.append(_run_source(engine, config, counties, center, source, batch_id, now,
+                                   tick))
+    links: int | None = None
+    if any(r.table_name == "incidents" and r.status == "loaded" for r in reports):
+        with contextlib.suppress(sa.exc.SQLAlchemyError), engine.connect() as connection:
+            links = int(connection.execute(sa.select(sa.func.count()).select_from(
+                sql_table("incident_links"))).scalar_one())
+    report_progress("done", total_steps, total_steps)
     return IngestReport(batch_id=batch_id, sources=reports, duplicate_links=links)
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else error.__class__.__name__
 
 
 def sync_reference_tables(connection: sa.Connection, config: ProjectConfig,
@@ -169,40 +201,73 @@ def last_loaded_hash(connection: sa.Connection, center_id: str, source_name: str
     return connection.execute(query).scalar_one_or_none()
 
 
-def _ingest_source(connection: sa.Connection, config: ProjectConfig,
-                   counties: gpd.GeoDataFrame, center: Center, source: Source, batch_id: str,
-                   now: datetime, tick: Callable[[str, int], None],
-                   bulk: BulkLoad | None = None,
-                   written_incidents: list[pl.DataFrame] | None = None) -> SourceReport:
-    location = config.resolve_location(source)
-    report = SourceReport(center.id, source.name, source.table, location, status="loaded")
-    connector = connector_for(source.kind)
-    options = connector.Options.model_validate(source.options)
-    config_hash = source_config_fingerprint(config, center, source)
-    started_at = datetime.now(UTC)
-    previous_hash = last_loaded_hash(connection, center.id, source.name)
-    where = f"{location} (center {center.id}, source {source.name})"
+@dataclass
+class _Prepared:
+    """A source read, validated and geocoded, ready to write."""
+    source_hash: str
+    valid: pl.DataFrame
+    quarantined: pl.DataFrame
 
+
+def _run_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoDataFrame,
+                center: Center, source: Source, batch_id: str, now: datetime,
+                tick: Callable[[str, int], None]) -> SourceReport:
+    """Ingest one source in its own transaction; a failure is recorded, never raised."""
+    started_at = datetime.now(UTC)
+    location = source.location
+    with contextlib.suppress(Exception):
+        location = config.resolve_location(source)
+    report = SourceReport(center.id, source.name, source.table, location, status="loaded")
+    hashes: list[str] = []
+    try:
+        prepared = _prepare_source(engine, config, counties, center, source, report, now, tick,
+                                   hashes)
+        if prepared is None:  # unchanged
+            with write_transaction(engine) as connection:
+                _record_run(connection, report, batch_id, source, hashes[-1], started_at)
+            return report
+        tick("writing", 3)
+        with write_transaction(engine) as connection:
+            _write_source(connection, config, center, source, report, prepared, batch_id, now,
+                          started_at)
+    except Exception as error:  # one source never hurts another
+        where = f"{location} (center {center.id}, source {source.name})"
+        message = str(error) if isinstance(error, SourceFailed) else one_line(error)
+        _record_failure(engine, report, batch_id, source, hashes[-1] if hashes else "",
+                        started_at, message if message.startswith(where)
+                        else f"{where}: failed: {message}")
+    return report
+
+
+def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoDataFrame,
+                    center: Center, source: Source, report: SourceReport, now: datetime,
+                    tick: Callable[[str, int], None], hashes: list[str]) -> _Prepared | None:
+    """Read, normalize, validate and geocode outside any transaction; None when unchanged."""
+    location = report.location
+    where = f"{location} (center {center.id}, source {source.name})"
     tick("reading", 0)
     try:
+        connector = connector_for(source.kind)
+        options = connector.Options.model_validate(source.options)
+        config_hash = source_config_fingerprint(config, center, source)
+        with engine.connect() as connection:
+            previous_hash = last_loaded_hash(connection, center.id, source.name)
         file_hash = connector.fingerprint(location, options)
-        source_hash = _combine(file_hash, config_hash) if file_hash else None
-        if source_hash is not None and source_hash == previous_hash:
-            report.status = "unchanged"
-            _record_run(connection, report, batch_id, source, source_hash, started_at)
-            return report
-        raw = connector.read(location, options)
-        normalized = normalize(raw, source, center)
-    except (OSError, ValueError, pl.exceptions.PolarsError, sa.exc.SQLAlchemyError) as error:
-        message = str(error).splitlines()[0] if str(error) else error.__class__.__name__
-        raise IngestError(f"{where}: cannot read: {message}") from error
-    if source_hash is None:
+        if file_hash:
+            hashes.append(_combine(file_hash, config_hash))
+            if hashes[-1] == previous_hash:
+                report.status = "unchanged"
+                return None
+        raw = connector.read(location, options).collect()
+        normalized = normalize(raw.lazy(), source, center, raw_records=False)
+    except Exception as error:  # a connector may raise anything
+        raise SourceFailed(f"{where}: cannot read: {one_line(error)}") from error
+    if not file_hash:
         content_hash = normalized.drop(RAW_RECORD_COLUMN).hash_rows(seed=0).sum()
-        source_hash = _combine(str(content_hash), config_hash)
-        if source_hash == previous_hash:
+        hashes.append(_combine(str(content_hash), config_hash))
+        if hashes[-1] == previous_hash:
             report.status = "unchanged"
-            _record_run(connection, report, batch_id, source, source_hash, started_at)
-            return report
+            return None
     report.rows_read = normalized.height
 
     tick("validating", 1)
@@ -215,6 +280,7 @@ def _ingest_source(connection: sa.Connection, config: ProjectConfig,
         row_unit=connector.row_unit,
     )
     validated = validate(normalized, TABLES[source.table], context)
+    del normalized
     valid, rejected = validated.valid, [validated.rejected]
     if source.table == "incidents":
         tick("geocoding", 2)
@@ -224,25 +290,48 @@ def _ingest_source(connection: sa.Connection, config: ProjectConfig,
         rejected.append(geocoded.rejected)
         report.rows_flagged = valid.height - valid["geo_flag"].null_count()
     quarantined = pl.concat(rejected).sort(ROW_COLUMN)
+    # Only a quarantined row keeps a copy of the row as the feed sent it.
+    records = raw_records_of(raw.lazy(), quarantined[ROW_COLUMN])
+    quarantined = quarantined.drop(RAW_RECORD_COLUMN).join(records, on=ROW_COLUMN, how="left")
     report.rows_rejected = quarantined.height
     unit = connector.row_unit
     report.example_errors = [
         f"{location}, {unit} {row[ROW_COLUMN]}: {row[REASON_COLUMN]}"
         for row in quarantined.head(EXAMPLE_ERRORS_PER_SOURCE).iter_rows(named=True)
     ]
+    return _Prepared(hashes[-1], valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN), quarantined)
 
-    tick("writing", 3)
-    run_id = _record_run(connection, report, batch_id, source, source_hash, started_at)
+
+def _write_source(connection: sa.Connection, config: ProjectConfig, center: Center,
+                  source: Source, report: SourceReport, prepared: _Prepared, batch_id: str,
+                  now: datetime, started_at: datetime) -> None:
+    """A source's writes, inside its one transaction."""
+    run_id = _record_run(connection, report, batch_id, source, prepared.source_hash, started_at)
     review_by = now + timedelta(days=config.settings.security.review_period_days)
-    counts, written = upsert(connection, source.table, valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN),
-                             center.id, run_id, entered_at=now, review_by=review_by, bulk=bulk)
-    if source.table == "products":
-        _write_coverage(connection, written)
-    elif written_incidents is not None:
-        written_incidents.append(written.select(LINK_COLUMNS))
-    _replace_quarantine(connection, quarantined, report, run_id)
+    previous: list[pl.DataFrame] = []
+
+    def keep_previous(keys: pl.DataFrame) -> None:
+        if source.table == "incidents":
+            previous.append(_stored_link_columns(connection, keys))
+
+    bulk = BulkLoad(connection)
+    try:
+        counts, written = upsert(connection, source.table, prepared.valid, center.id, run_id,
+                                 entered_at=now, review_by=review_by, bulk=bulk,
+                                 before_replace=keep_previous)
+        if source.table == "products":
+            _write_coverage(connection, written)
+        bulk.finish()
+    finally:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):  # never hide the source's own error
+            bulk.restore()
+    if source.table == "incidents" and not written.is_empty():
+        touched = pl.concat([written.select(LINK_COLUMNS),
+                             *(rows.cast(written.select(LINK_COLUMNS).schema)
+                               for rows in previous)])
+        relink_duplicates(connection, config, touched)
+    _replace_quarantine(connection, prepared.quarantined, report, run_id)
     _finish_run(connection, run_id, report, counts)
-    return report
 
 
 def _combine(data_hash: str, config_hash: str) -> str:
@@ -259,10 +348,21 @@ def _record_run(connection: sa.Connection, report: SourceReport, batch_id: str, 
         "finished_at": datetime.now(UTC), "status": report.status,
         "rows_read": report.rows_read, "rows_inserted": 0, "rows_updated": 0,
         "rows_unchanged": 0, "rows_rejected": report.rows_rejected,
-        "rows_flagged": report.rows_flagged,
+        "rows_flagged": report.rows_flagged, "error": report.error,
     }
     result = connection.execute(runs.insert().values(values).returning(runs.c.run_id))
     return int(result.scalar_one())
+
+
+def _record_failure(engine: sa.Engine, report: SourceReport, batch_id: str, source: Source,
+                    source_hash: str, started_at: datetime, error: str) -> None:
+    """Mark the report failed (nothing of it was written) and record it, if the store can."""
+    report.status, report.error = "failed", error
+    report.rows_inserted = report.rows_updated = report.rows_unchanged = 0
+    report.rows_rejected = report.rows_flagged = report.rows_read = 0
+    report.example_errors = []
+    with contextlib.suppress(sa.exc.SQLAlchemyError), write_transaction(engine) as connection:
+        _record_run(connection, report, batch_id, source, source_hash, started_at)
 
 
 def _finish_run(connection: sa.Connection, run_id: int, report: SourceReport,
@@ -324,22 +424,101 @@ def _replace_quarantine(connection: sa.Connection, quarantined: pl.DataFrame,
     insert_rows(connection, "quarantine", rows)
 
 
+def _stored_link_columns(connection: sa.Connection, keys: pl.DataFrame) -> pl.DataFrame:
+    """The stored link columns of the incidents with these keys (center_id, incident_id)."""
+    incidents = sql_table("incidents")
+    frames = [read_frame(connection, "incidents", LINK_COLUMNS, where=sa.and_(
+        incidents.c.center_id == center_id, incidents.c.incident_id.in_(ids[i:i + KEYS_PER_QUERY])))
+        for center_id, ids in keys.group_by("center_id").agg("incident_id").iter_rows()
+        for i in range(0, len(ids), KEYS_PER_QUERY)]
+    return pl.concat(frames) if frames else read_frame(connection, "incidents", LINK_COLUMNS,
+                                                       where=sa.false())
+
+
+def _merge(windows: pl.DataFrame) -> pl.DataFrame:
+    """Overlapping (category, lo, hi) windows merged into disjoint ones."""
+    ordered = windows.sort("category", "lo")
+    starts = (pl.col("lo") > pl.col("hi").cum_max().shift(1).over("category")).fill_null(True)
+    return ordered.with_columns(starts.cum_sum().alias("_group")).group_by(
+        "category", "_group").agg(pl.col("lo").min(), pl.col("hi").max()).drop("_group").sort(
+        "category", "lo")
+
+
+def _read_windows(connection: sa.Connection, windows: pl.DataFrame) -> pl.DataFrame:
+    """The incidents inside the (category, lo, hi) windows: one index range read per stretch
+    of time the windows cover (whatever their category), then narrowed to the windows."""
+    incidents = sql_table("incidents")
+    spans = _merge(windows.with_columns(pl.lit("").alias("category")))
+    if spans.height > RANGE_READS_PER_PASS:
+        # Bridge the smallest gaps: a few range reads (rows in the gaps are read and dropped)
+        # instead of one query per window.
+        gaps = (pl.col("lo") - pl.col("hi").shift(1)).fill_null(pl.duration(days=0))
+        cutoff = spans.select(gaps.alias("gap"))["gap"].sort(descending=True)[
+            RANGE_READS_PER_PASS - 1]
+        spans = spans.with_columns((gaps >= cutoff).cum_sum().alias("_span")).group_by(
+            "_span").agg(pl.lit("").alias("category"), pl.col("lo").min(), pl.col("hi").max()
+                         ).select("category", "lo", "hi").sort("lo")
+    frames = [read_frame(connection, "incidents", LINK_COLUMNS, where=sa.and_(
+        incidents.c.occurred_at >= lo, incidents.c.occurred_at <= hi))
+        for _, lo, hi in spans.iter_rows()]
+    if not frames:
+        return read_frame(connection, "incidents", LINK_COLUMNS, where=sa.false())
+    rows = pl.concat(frames).unique(["center_id", "incident_id"]).sort("occurred_at")
+    inside = rows.join_asof(windows.sort("lo").rename({"lo": "_lo", "hi": "_hi"}),
+                            left_on="occurred_at", right_on="_lo", by="category",
+                            strategy="backward", check_sortedness=False)
+    return inside.filter(pl.col("occurred_at") <= pl.col("_hi")).drop("_lo", "_hi")
+
+
+def linking_neighbourhood(connection: sa.Connection, touched: pl.DataFrame,
+                          max_minutes: float) -> pl.DataFrame:
+    """The stored incidents whose duplicate links may change when the ``touched`` reports
+    (category, occurred_at: new, changed, and the previous versions of changed ones) change.
+
+    Links never join two reports of different categories or further apart than
+    ``max_minutes``, so the incidents of one category fall into independent time chains split
+    by gaps longer than that; the result is every chain that holds a report within
+    ``max_minutes`` of a touched one, read window by window (never the whole table unless one
+    chain spans it).
+    """
+    window = timedelta(minutes=max_minutes)
+    touched = touched.select("category", pl.col("occurred_at").dt.convert_time_zone("UTC")
+                             ).drop_nulls().unique()
+    targets = _merge(touched.select("category", (pl.col("occurred_at") - window).alias("lo"),
+                                    (pl.col("occurred_at") + window).alias("hi")))
+    windows = targets
+    while True:
+        rows = _read_windows(connection, windows)
+        if rows.is_empty():
+            return rows
+        located = rows.sort("category", "occurred_at").with_columns(
+            (pl.col("occurred_at").diff().over("category") > window).fill_null(True)
+            .cum_sum().alias("_chain"))
+        hit = located.join_asof(targets.rename({"lo": "_lo"}), left_on="occurred_at",
+                                right_on="_lo", by="category", strategy="backward",
+                                check_sortedness=False)
+        in_target = hit.filter(pl.col("occurred_at") <= pl.col("hi"))["_chain"].unique()
+        chains = located.filter(pl.col("_chain").is_in(in_target.implode()))
+        needed = chains.group_by("category", "_chain").agg(
+            (pl.col("occurred_at").min() - window).alias("lo"),
+            (pl.col("occurred_at").max() + window).alias("hi")).drop("_chain")
+        grown = _merge(pl.concat([windows, needed.cast(windows.schema)]))
+        if grown.equals(windows):
+            return chains.drop("_chain")
+        windows = grown
+
+
 def relink_duplicates(connection: sa.Connection, config: ProjectConfig,
-                      committed: pl.DataFrame | None = None,
-                      written: list[pl.DataFrame] | None = None) -> int:
-    """Recompute cross-center duplicate links over every stored incident: read back through
-    the run's connection, or (``committed``: the incidents as committed before the run wrote
-    any, ``written``: every incident the run wrote) put together without reading."""
-    if committed is None:
-        incidents = read_frame(connection, "incidents", LINK_COLUMNS)
-    else:
-        keys = ["center_id", "incident_id"]
-        fresh = pl.concat([committed.clear(), *(rows.cast(committed.schema)
-                                                for rows in written or [])]
-                          ).unique(keys, keep="last", maintain_order=True)
-        # A rewritten row replaces its committed version; nothing else is ever deleted.
-        incidents = pl.concat([committed.join(fresh, on=keys, how="anti"), fresh])
+                      touched: pl.DataFrame) -> int:
+    """Bring ``incident_links`` up to date for the reports a source touched: only the chains of
+    reports around them (see :func:`linking_neighbourhood`) are linked again, and only their
+    links replaced. The result equals linking every stored incident again. Returns the links
+    of those chains."""
     rules = config.settings.ingest
-    links = link_duplicates(incidents, rules.duplicate_max_km, rules.duplicate_max_minutes)
-    replace_rows(connection, "incident_links", links)
+    reports = linking_neighbourhood(connection, touched, rules.duplicate_max_minutes)
+    links = link_duplicates(reports, rules.duplicate_max_km, rules.duplicate_max_minutes)
+    touched_keys = pl.concat([reports.select("center_id", "incident_id"),
+                              touched.select("center_id", "incident_id")]).unique()
+    delete_keys(connection, "incident_links", touched_keys)
+    insert_rows(connection, "incident_links", links)
     return links.height

@@ -1,4 +1,4 @@
-"""Write canonical rows to the store inside the caller's transaction.
+"""Write canonical rows to the store inside the caller's transaction (one source's).
 
 Rows are compared with the store by a hash of their canonical content: new rows are inserted,
 changed rows replaced in place (same key), identical rows left alone, so re-ingesting an
@@ -7,6 +7,7 @@ unchanged feed writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +33,7 @@ BOOKKEEPING = ("row_hash", "run_id", "entered_at", "review_by")
 class WriteCounts:
     inserted: int
     updated: int
-    unchanged: int
+    unchanged: int  # identical to the store, or purged at review (neither is written)
 
 
 def with_row_hash(frame: pl.DataFrame, table_name: str) -> pl.DataFrame:
@@ -187,13 +188,19 @@ class BulkLoad:
 
 def upsert(connection: sa.Connection, table_name: str, frame: pl.DataFrame, center_id: str,
            run_id: int, entered_at: datetime, review_by: datetime,
-           bulk: BulkLoad | None = None) -> tuple[WriteCounts, pl.DataFrame]:
+           bulk: BulkLoad | None = None,
+           before_replace: Callable[[pl.DataFrame], None] | None = None,
+           ) -> tuple[WriteCounts, pl.DataFrame]:
     """Insert new and replace changed rows of one center; returns counts and the written rows.
 
     New rows enter now with the review date given; a changed row keeps the dates it entered
-    with (an update is not a revalidation). Rows purged at review are never written again.
+    with (an update is not a revalidation). Rows purged at review are never written again
+    (counted as unchanged, so inserted + updated + unchanged = rows given).
+    ``before_replace`` gets the keys (center_id and id) of the changed rows while their
+    stored versions are still there.
     """
     key = next(name for name in TABLES[table_name].primary_key if name != "center_id")
+    given = frame.height
     frame = with_row_hash(frame, table_name)
     purged = purged_keys(connection, table_name, center_id)
     if purged:
@@ -210,6 +217,8 @@ def upsert(connection: sa.Connection, table_name: str, frame: pl.DataFrame, cent
         {"stored_entered_at": "entered_at", "stored_review_by": "review_by"})
     written = pl.concat([new_rows, changed_rows.select(new_rows.columns)]).with_columns(
         pl.lit(run_id).alias("run_id"))
+    if before_replace is not None:
+        before_replace(changed_rows.select("center_id", key))
     delete_keys(connection, table_name, changed_rows.select("center_id", key))
     if bulk is not None:
         bulk.before_insert(table_name, written.height)
@@ -217,7 +226,7 @@ def upsert(connection: sa.Connection, table_name: str, frame: pl.DataFrame, cent
     counts = WriteCounts(
         inserted=new_rows.height,
         updated=changed_rows.height,
-        unchanged=frame.height - new_rows.height - changed_rows.height,
+        unchanged=given - new_rows.height - changed_rows.height,
     )
     return counts, written
 

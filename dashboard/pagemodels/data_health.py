@@ -10,6 +10,7 @@ from datetime import datetime
 import polars as pl
 
 from dashboard.analytics.health import (
+    failed_sources,
     filter_quarantine,
     quarantine_by_field,
     rows_per_center,
@@ -28,6 +29,7 @@ class DataHealthPage:
     quarantine_summary: pl.DataFrame | None  # None: nothing quarantined
     flagged: pl.DataFrame
     links: pl.DataFrame
+    failed: pl.DataFrame  # sources whose latest run failed, with the error
 
     def quarantine_rows(self, centers: Sequence[str], fields: Sequence[str],
                         search: str) -> pl.DataFrame:
@@ -47,4 +49,5 @@ def data_health_page(visibility: VisibilityClass, health: HealthFrames,
         quarantine_summary=None if frames.quarantine.is_empty()
         else quarantine_by_field(frames.quarantine),
         flagged=frames.flagged.sort("occurred_at", descending=True),
-        links=frames.links.sort("occurred_at", descending=True))
+        links=frames.links.sort("occurred_at", descending=True),
+        failed=failed_sources(frames))

@@ -19,6 +19,7 @@ from dashboard.security import clock
 from dashboard.security.policy import TLP_RANK, Viewer
 from dashboard.settings import ProjectConfig, SecuritySettings
 from dashboard.store import table as sql_table
+from dashboard.store import write_transaction
 
 MIN_PASSWORD_LENGTH = 12
 HASHER = PasswordHasher()
@@ -78,7 +79,7 @@ def add_user(engine: sa.Engine, config: ProjectConfig, username: str, display_na
         if password is None:
             raise UserError("a local account needs a password")
         _check_password(password)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if _user_row(connection, username) is not None:
             raise UserError(f"user {username!r} already exists")
         connection.execute(sql_table("users").insert().values(
@@ -98,7 +99,7 @@ def list_users(engine: sa.Engine) -> pl.DataFrame:
 
 def _update(engine: sa.Engine, username: str, **values: Any) -> None:
     users = sql_table("users")
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if _user_row(connection, username) is None:
             raise UserError(f"no user {username!r}")
         connection.execute(users.update().where(users.c.username == username).values(values))
@@ -181,7 +182,7 @@ def claim_sign_in(engine: sa.Engine, username: str, security: SecuritySettings) 
              .where(users.c.username == username, sa.or_(has_free_slot, lock_expired))
              .values(failed_attempts=count_after,
                      locked_until=sa.case((count_after >= limit, lock_until), else_=sa.null())))
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         claimed = connection.execute(claim).rowcount == 1
         # Still in the claim's transaction: the row as this claim left it.
         row = _user_row(connection, username)
@@ -207,7 +208,7 @@ def finish_sign_in(engine: sa.Engine, claim: SignInClaim, verified: bool,
     this_account = users.c.username == claim.username
     usable = (claim.stored_hash is not None and not claim.row["disabled"]
               and claim.row["auth_method"] == "local")
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if verified and usable:
             still_open: sa.ColumnElement[bool] = users.c.locked_until.is_(None)
             if claim.number >= security.max_failed_sign_ins:
@@ -275,7 +276,7 @@ def viewer_from_claims(engine: sa.Engine, claims: Mapping[str, Any], config: Pro
     values_now = {"display_name": str(claims.get("name") or username), "role": role,
                   "center_id": center_id, "max_tlp": max_tlp, "need_to_know": need_to_know,
                   "last_sign_in_at": clock.now()}
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         row = _user_row(connection, username)
         if row is None:
             connection.execute(users.insert().values(

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from dashboard.frames import read_frame
 from dashboard.security import audit, clock
 from dashboard.store import table as sql_table
+from dashboard.store import write_transaction
 
 RECORD_KEYS = {"incidents": "incident_id", "products": "product_id"}
 
@@ -53,7 +54,7 @@ def due_for_review(engine: sa.Engine | sa.Connection, on: datetime | None = None
 def purge(engine: sa.Engine, operator: str, *, apply: bool) -> PurgeReport:
     """List (``apply=False``) or remove the records past review, in one transaction."""
     now = clock.now()
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         due = due_for_review(connection, now)
         if not apply or due.is_empty():
             return PurgeReport(due=due, applied=apply)
@@ -103,7 +104,7 @@ def revalidate(engine: sa.Engine, table_name: str, center_id: str, record_id: st
     table, key = sql_table(table_name), RECORD_KEYS[table_name]
     now = clock.now()
     review_by = now + timedelta(days=review_period_days)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         updated = connection.execute(table.update().where(
             table.c.center_id == center_id, table.c[key] == record_id).values(
             review_by=review_by)).rowcount

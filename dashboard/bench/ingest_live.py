@@ -1,0 +1,135 @@
+"""Live-ingest benchmarks (issue 13): how long audit writes wait while a full ingest runs, and
+how much faster a run is that only appends a few rows to every file feed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dashboard.ingest.pipeline import run_ingest
+from dashboard.security import audit
+from dashboard.settings import load_config
+from dashboard.store import open_store
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure_audit_waits(engine_url: str, config_dir: Path | str, *,
+                        pause_seconds: float = 0.005) -> dict[str, Any]:
+    """Run a full ingest of ``config_dir`` into ``engine_url`` in a thread while this thread
+    writes audit rows one after another; the wait of every audit write (ms), its p50/p99, and
+    how many failed with "database is locked"."""
+    config = load_config(Path(config_dir))
+    writer, auditor = open_store(engine_url), open_store(engine_url)
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            run_ingest(config, writer)
+        except BaseException as error:  # reported, never lost in the thread
+            errors.append(error)
+
+    waits: list[float] = []
+    locked = other_errors = 0
+    thread = threading.Thread(target=ingest, name="bench-ingest")
+    started = time.perf_counter()
+    thread.start()
+    while thread.is_alive():
+        before = time.perf_counter()
+        try:
+            audit.record(auditor, "bench", "page_view", page="bench")
+            waits.append((time.perf_counter() - before) * 1000)
+        except Exception as error:  # counted, the measurement goes on
+            if "database is locked" in str(error):
+                locked += 1
+            else:
+                other_errors += 1
+        time.sleep(pause_seconds)
+    thread.join()
+    ingest_seconds = time.perf_counter() - started
+    writer.dispose()
+    auditor.dispose()
+    if errors:
+        raise errors[0]
+    return {"ingest_seconds": ingest_seconds, "audit_writes": len(waits),
+            "audit_wait_p50_ms": _percentile(waits, 0.5),
+            "audit_wait_p99_ms": _percentile(waits, 0.99),
+            "audit_wait_max_ms": max(waits) if waits else None,
+            "database_locked": locked, "other_errors": other_errors}
+
+
+def _append_rows(feed: Path, kind: str, id_column: str, fraction: float, tag: str) -> int:
+    """Append copies of ``fraction`` of a CSV/NDJSON feed's rows under new ids."""
+    if kind == "csv":
+        frame = pl.read_csv(feed, infer_schema=False)
+        count = max(1, int(frame.height * fraction))
+        extra = frame.tail(count).with_columns(pl.col(id_column) + f"-{tag}")
+        with feed.open("a", encoding="utf-8") as out:
+            text = extra.write_csv(include_header=False)
+            if not feed.read_text(encoding="utf-8").endswith("\n"):
+                out.write("\n")
+            out.write(text)
+        return count
+    lines = [line for line in feed.read_text(encoding="utf-8").splitlines() if line.strip()]
+    count = max(1, int(len(lines) * fraction))
+    appended: list[str] = []
+    for line in lines[-count:]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        record[id_column] = f"{record.get(id_column)}-{tag}"
+        appended.append(json.dumps(record))
+    with feed.open("a", encoding="utf-8") as out:
+        out.write("".join(f"{line}\n" for line in appended))
+    return len(appended)
+
+
+def measure_append(config_dir: Path | str, store_url: str, fraction: float = 0.01
+                   ) -> dict[str, Any]:
+    """Time a full load of ``config_dir`` into ``store_url``, then append ``fraction`` new rows
+    to each CSV/NDJSON feed (a copy of the config and feeds: the originals are untouched) and
+    time the run that loads them."""
+    source_dir = Path(config_dir).resolve()
+    with tempfile.TemporaryDirectory(prefix="ingest-append-") as scratch:
+        # The config's relative feed paths keep working when its parent folder is copied.
+        copy = Path(scratch) / source_dir.parent.name
+        shutil.copytree(source_dir.parent, copy, ignore=shutil.ignore_patterns("store.sqlite*"))
+        config = load_config(copy / source_dir.name)
+        engine = open_store(store_url)
+        started = time.perf_counter()
+        full = run_ingest(config, engine)
+        full_seconds = time.perf_counter() - started
+        appended = 0
+        for center in config.centers:
+            for source in center.sources:
+                if source.kind not in ("csv", "ndjson"):
+                    continue
+                key = "incident_id" if source.table == "incidents" else "product_id"
+                id_column = next((column for column, field in source.columns.items()
+                                  if field == key), key)
+                appended += _append_rows(Path(config.resolve_location(source)), source.kind,
+                                         id_column, fraction, "appended")
+        started = time.perf_counter()
+        append = run_ingest(config, engine)
+        append_seconds = time.perf_counter() - started
+        engine.dispose()
+    return {"full_seconds": full_seconds, "append_seconds": append_seconds,
+            "rows_appended": appended,
+            "rows_inserted_by_append": sum(s.rows_inserted for s in append.sources),
+            "full_rows_read": sum(s.rows_read for s in full.sources),
+            "failed_sources": [f"{s.center_id}/{s.source_name}" for s in
+                               full.failed + append.failed],
+            "speedup": full_seconds / append_seconds if append_seconds else None}
