@@ -9,6 +9,7 @@ from dashboard.security.policy import Viewer, may_open_page
 from dashboard.views.formatting import markdown_text
 from page_glue import (
     PageContext,
+    auto_refresh,
     engine,
     load_context,
     load_deployment,
@@ -75,6 +76,7 @@ with st.sidebar:
     st.button("Sign out", key="sign_out", icon=":material/logout:",
               on_click=sign_out, args=(store, config))
 filters = render_filter_sidebar(config, context.today, viewer.aggregates_only)
+auto_refresh(context)
 render_marking_banner(marking_slot, marking_on_screen(context, filters))
 cautioned = [config.taxonomy.categories[key].label for key in filters.categories
              if config.taxonomy.categories[key].first_amendment_caution]

@@ -65,6 +65,7 @@ from dashboard.views.maps import (
     county_map,
     region_outlines,
 )
+from dashboard.watch import center_interval_seconds, freshness_level
 
 CONFIG_ENV = "THREAT_PICTURE_CONFIG"
 VERSION_CHECK_SECONDS = 15
@@ -195,10 +196,46 @@ def render_data_banner(context: PageContext) -> None:
         if latest.is_empty():
             st.caption("No data ingested yet: run `threat-picture ingest`.")
             return
-        lines = [f"- {markdown_text(row['center_id'])}: "
-                 f"{markdown_text(format_age(row['last_loaded_at'], now))}"
-                 for row in latest.iter_rows(named=True)]
+        lines = []
+        for row in latest.iter_rows(named=True):
+            text = f"{row['center_id']}: {format_age(row['last_loaded_at'], now)}"
+            age = (now - row["last_loaded_at"]).total_seconds()
+            level = freshness_level(age, _center_interval(context.config, row["center_id"]))
+            # Colour and words both: overdue against its schedule (2x), or far behind (6x).
+            if level == "overdue":
+                text = f":orange[{markdown_text(text + ' (overdue)')}]"
+            elif level == "stale":
+                text = f":red[{markdown_text(text + ' (stale)')}]"
+            else:
+                text = markdown_text(text)
+            lines.append(f"- {text}")
         st.caption("Data as of (last load per center):\n" + "\n".join(lines))
+
+
+def _center_interval(config: ProjectConfig, center_id: str) -> float | None:
+    try:
+        return center_interval_seconds(config, center_id)
+    except ValueError:  # a schedule config loading let through cannot be parsed: no colour
+        return None
+
+
+AUTO_REFRESH_SECONDS = 10
+AUTO_RERUN_KEY = "_rerun_for_new_data"
+
+
+@st.fragment(run_every=AUTO_REFRESH_SECONDS)
+def _refresh_on_new_data(store_url: str, shown_version: int) -> None:
+    # Reruns on its own every few seconds; _data_version asks the store at most every
+    # VERSION_CHECK_SECONDS, so new data shows within their sum (25 s) without a reload.
+    if _data_version(store_url) != shown_version:
+        st.session_state[AUTO_RERUN_KEY] = True  # not the user's activity (idle timeout)
+        st.rerun(scope="app")
+
+
+def auto_refresh(context: PageContext) -> None:
+    """Rerun the whole app as soon as the store's data version differs from the one shown
+    (called once per run, from app.py)."""
+    _refresh_on_new_data(context.store_url, context.data_version)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -289,7 +326,9 @@ def require_viewer(config: ProjectConfig, engine: sa.Engine) -> Viewer:
                 f"You were signed out after {security.idle_timeout_minutes:g} minutes without "
                 "activity.")
             st.rerun()
-        session.last_seen = now
+        # A rerun the app made itself for new data is no activity of the user's.
+        if not st.session_state.pop(AUTO_RERUN_KEY, False):
+            session.last_seen = now
         if security.auth == "oidc":
             _sso_last_seen()[session.viewer.username] = now
         return session.viewer

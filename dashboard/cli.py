@@ -215,9 +215,15 @@ def demo(
 
 @app.command()
 def ingest(config: ConfigOption = None, store: StoreOption = None) -> None:
-    """Load every configured source into the store (one transaction)."""
+    """Load every configured source into the store, each source in its own transaction; exits
+    non-zero when a source failed (every other source still loads)."""
     report = _ingest(config or default_config_dir(), store)
     _print_ingest_report(report)
+    if report.failed:
+        for source in report.failed:
+            console.print(f"[bold red]failed:[/] {source.center_id}/{source.source_name}: "
+                          f"{source.error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1)
 
 
 def _ingest(config_dir: Path, store: str | None) -> IngestReport:
@@ -300,6 +306,9 @@ def status(
     last = summary["last_run"]
     typer.echo(f"Last run: {last['finished_at']} ({last['center_id']}/{last['source_name']}, "
                f"{last['status']})" if last else "No ingest has run yet.")
+    for failed in summary["failed_sources"]:
+        typer.echo(f"Failed source: {failed['center_id']}/{failed['source_name']} at "
+                   f"{failed['failed_at']}: {failed['error']}")
 
 
 @app.command()
@@ -438,6 +447,9 @@ def serve(
         "--secrets", help="Streamlit secrets file to read instead of .streamlit/secrets.toml "
         "(its \\[auth] section configures single sign-on when settings.toml has "
         "\\[security] auth = \"oidc\").")] = None,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="Also run `threat-picture watch` on the same config and store, as a "
+        "child process that stops with the server.")] = False,
 ) -> None:
     """Start the app (Streamlit) on the store."""
     if secrets is not None and not secrets.is_file():
@@ -477,7 +489,61 @@ def serve(
     # this process, stops the server itself rather than leaving it orphaned.
     sys.stdout.flush()
     sys.stderr.flush()
+    if watch:
+        _start_watch_child(env)
     os.execve(sys.executable, command, env)
+
+
+def _start_watch_child(env: dict[str, str]) -> None:
+    """`threat-picture watch` as a child of this process, which then becomes the server (the
+    same pid): the child stops when that pid is no longer its parent, and on Linux is also
+    sent SIGTERM when the server dies."""
+    import contextlib
+    import signal
+    import subprocess
+
+    def die_with_parent() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PDEATHSIG
+
+    subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "watch", "--config", env[CONFIG_ENV],
+         "--store", env["THREAT_PICTURE_STORE"], "--parent-pid", str(os.getpid())],
+        env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None,
+    )
+    console.print("Watching the feeds (threat-picture watch) alongside the server.")
+
+
+@app.command()
+def watch(
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    files: Annotated[bool, typer.Option(
+        "--files/--no-files", help="Also ingest a file source as soon as its file changes.")]
+    = True,
+    parent_pid: Annotated[int | None, typer.Option(
+        "--parent-pid", hidden=True, help="Stop when this process is no longer the parent "
+        "(serve --watch).")] = None,
+) -> None:
+    """Keep the store current: ingest each source on its schedule (centers.toml `schedule`)
+    and, for file sources, when the file changes; a failing source is retried with backoff.
+    Runs until SIGTERM or Ctrl-C."""
+    import logging
+
+    from dashboard.watch import serve_forever
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # no "skipped: still running"
+    try:
+        project = load_config(config or default_config_dir())
+        url = project.store_url(store)
+        engine = open_store(url)
+    except (ConfigError, StoreError) as error:
+        fail(str(error))
+    serve_forever(project, engine, url, parent_pid=parent_pid, watch_files=files)
 
 
 @app.command()

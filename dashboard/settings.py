@@ -50,6 +50,15 @@ def _check_timezone(name: str) -> str:
     return name
 
 
+def _check_schedule(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from dashboard.watch import parse_schedule  # the watch service's own parser
+
+    parse_schedule(value)  # raises ValueError naming what is wrong
+    return value
+
+
 class IngestSettings(Strict):
     duplicate_max_km: float = Field(
         1.0, gt=0, description="Reports of the same category by two centers within this distance "
@@ -63,6 +72,12 @@ class IngestSettings(Strict):
         date(1990, 1, 1), description="Incidents or products dated before this are rejected.")
     future_tolerance_hours: float = Field(
         24, ge=0, description="Timestamps later than now plus this are rejected as impossible.")
+    watch_interval_seconds: float = Field(
+        300, gt=0, description="How often `threat-picture watch` ingests a source that has no "
+        "schedule of its own nor of its center.")
+    watch_backoff_max_seconds: float = Field(
+        3600, gt=0, description="Longest wait before `watch` retries a failing source (the wait "
+        "doubles with each failure in a row, from the source's interval capped at 60 s).")
 
 
 class CoverageSettings(Strict):
@@ -293,11 +308,21 @@ class Source(Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Connector options (csv: delimiter, encoding; excel: "
         "sheet; sql: table or query).")
+    schedule: str | None = Field(
+        None, description="When `threat-picture watch` ingests it: 'every 5m' (s, m, h or d) "
+        "or a 5-field cron expression ('*/15 * * * *', in the center's time zone); file "
+        "sources are also ingested when their file changes (default: the center's schedule, "
+        "else [ingest] watch_interval_seconds).")
 
     @field_validator("naive_timezone")
     @classmethod
     def _known_naive_timezone(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        return _check_schedule(value)
 
 
 class Center(Strict):
@@ -310,11 +335,19 @@ class Center(Strict):
     aor_counties: list[str] = Field(default_factory=list, description="Extra AOR counties.")
     statewide: bool = Field(False, description="AOR is the whole state.")
     sources: list[Source] = Field(default_factory=list, description="Its feeds.")
+    schedule: str | None = Field(
+        None, description="Default schedule of its sources for `threat-picture watch` (see the "
+        "source key).")
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        return _check_schedule(value)
 
 
 class Centers(Strict):
@@ -390,6 +423,15 @@ class ProjectConfig:
                     return prefix + str((self.config_dir / path).resolve())
             return source.location
         return str((self.config_dir / source.location).resolve())
+
+    def source_schedule(self, center: Center, source: Source) -> str:
+        """When `watch` ingests ``source``: its schedule, else its center's, else the
+        deployment's interval."""
+        if source.schedule is not None:
+            return source.schedule
+        if center.schedule is not None:
+            return center.schedule
+        return f"every {self.settings.ingest.watch_interval_seconds:g}s"
 
     def store_url(self, override: str | None = None) -> str:
         """--store, else THREAT_PICTURE_STORE, else settings.toml, else embedded SQLite."""

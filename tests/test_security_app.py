@@ -137,6 +137,23 @@ def test_idle_session_is_signed_out(ingested_ri: tuple[Path, str],
     assert rows.row(0, named=True)["action"] == "session_expired"
 
 
+def test_reruns_for_new_data_are_not_activity(ingested_ri: tuple[Path, str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app reruns itself when new data arrives (page_glue.auto_refresh); an idle user is
+    still signed out on time."""
+    from page_glue import AUTO_RERUN_KEY
+
+    at = open_app(ingested_ri, monkeypatch, role="analyst")
+    start = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(minutes=20))
+    at.session_state[AUTO_RERUN_KEY] = True
+    at.run()
+    assert "signed_in" in at.session_state
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(minutes=31))
+    at.run()
+    assert "signed_in" not in at.session_state
+
+
 def test_activity_within_the_timeout_keeps_the_session(ingested_ri: tuple[Path, str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(ingested_ri, monkeypatch, role="analyst")
