@@ -20,7 +20,12 @@ from dashboard import columnar, frames
 from dashboard.demo import generate
 from dashboard.frames import load_health_frames, load_picture_frames
 from dashboard.ingest import pipeline, write
-from dashboard.ingest.dedup import EARTH_RADIUS_KM, candidate_pairs, haversine_km
+from dashboard.ingest.dedup import (
+    EARTH_RADIUS_KM,
+    LINK_COLUMNS,
+    candidate_pairs,
+    haversine_km,
+)
 from dashboard.ingest.pipeline import run_ingest
 from dashboard.settings import ProjectConfig, load_config
 from dashboard.store import open_store
@@ -188,14 +193,35 @@ def test_a_failed_large_load_keeps_the_indexes(
         inject_failure: Callable[[str, int], None]) -> None:
     before = index_definitions(sqlite_store)
     monkeypatch.setattr(write, "DEFERRED_INDEX_MIN_ROWS", 1)
-    inject_failure("relink_duplicates", 1)
+    deferred: list[str] = []  # tables whose indexes were dropped for a while
+    original = write.BulkLoad.before_insert
 
-    with pytest.raises(RuntimeError, match="injected failure"):
-        run_ingest(ri_config, sqlite_store)
+    def before_insert(self: write.BulkLoad, table_name: str, rows: int) -> None:
+        original(self, table_name, rows)
+        deferred.extend(self.deferred)
 
+    monkeypatch.setattr(write.BulkLoad, "before_insert", before_insert)
+    # The rifc products source fails after its upsert dropped the products indexes, before
+    # they are rebuilt; the sources after it load (and defer indexes) in their own transactions.
+    inject_failure("_write_coverage", 1)
+
+    report = run_ingest(ri_config, sqlite_store)
+
+    assert [(s.center_id, s.source_name, s.status) for s in report.sources] == [
+        ("rifc", "incidents", "loaded"), ("rifc", "products", "failed"),
+        ("prov", "incidents", "loaded"), ("prov", "products", "loaded")]
+    assert "injected failure: _write_coverage call 1" in (report.failed[0].error or "")
+    assert {"incidents", "products"} <= set(deferred)
     assert index_definitions(sqlite_store) == before
     with sqlite_store.connect() as connection:
-        assert connection.exec_driver_sql("SELECT count(*) FROM incidents").scalar_one() == 0
+        stored: dict[str, int] = dict(connection.exec_driver_sql(
+            "SELECT center_id, count(*) FROM products GROUP BY center_id").all())
+        assert stored == {"prov": 2}  # the failed source wrote nothing, the later one loaded
+        assert connection.exec_driver_sql("SELECT count(*) FROM incidents").scalar_one() == 7
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == -2000
+        plan = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT * FROM products WHERE published_at = '2025-01-20'").all()
+    assert "ix_products_published_at" in str(plan), plan
 
 
 @pytest.mark.postgres
@@ -223,23 +249,44 @@ def stored_links(engine: sa.Engine) -> list[tuple[Any, ...]]:
 
 def test_links_put_together_from_the_run_equal_links_read_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each incident source relinks only the neighbourhood of the rows it touched; the links
+    equal those of relinking every incident read back through the source's transaction."""
     folder = tmp_path / "demo"
     together = open_store(f"sqlite:///{tmp_path / 'together.sqlite'}")
     read_back = open_store(f"sqlite:///{tmp_path / 'read_back.sqlite'}")
-    calls: list[bool] = []
     original = pipeline.relink_duplicates
-    monkeypatch.setattr(pipeline, "relink_duplicates", lambda connection, config, *rest: (
-        calls.append(rest[0] is not None), original(connection, config, *rest))[1])
+    touched_by: list[tuple[list[str], int]] = []  # (centers, rows) of each incremental relink
+
+    def incremental(connection: sa.Connection, config: ProjectConfig,
+                    touched: pl.DataFrame) -> int:
+        touched_by.append((sorted(touched["center_id"].unique()), touched.height))
+        return original(connection, config, touched)
+
+    def everything(connection: sa.Connection, config: ProjectConfig, _: pl.DataFrame) -> int:
+        return original(connection, config, frames.read_frame(connection, "incidents",
+                                                               list(LINK_COLUMNS)))
+
     for seed in (3, 4):  # a first load, then feeds in which most rows changed
         generate(folder, state="CA", incidents=4_000, seed=seed)
         config = load_config(folder / "config")
-        run_ingest(config, together)
-        with monkeypatch.context() as patched:
-            patched.setattr(pipeline, "read_committed", lambda *_: None)
-            run_ingest(config, read_back)
+        touched_by.clear()
+        monkeypatch.setattr(pipeline, "relink_duplicates", incremental)
+        report = run_ingest(config, together)
+        monkeypatch.setattr(pipeline, "relink_duplicates", everything)
+        run_ingest(config, read_back)
         assert stored_links(together) == stored_links(read_back)
         assert len(stored_links(together)) > 10
-    assert calls == [True, False, True, False]
+        assert report.duplicate_links == len(stored_links(together))
+        # One relink per incident source that wrote rows, given only that source's new rows,
+        # its changed rows and their previous versions.
+        written = [([s.center_id], s.rows_inserted + 2 * s.rows_updated)
+                   for s in report.sources if s.table_name == "incidents"
+                   and s.rows_inserted + s.rows_updated]
+        assert touched_by == written and len(written) == 5
+        assert sum(rows for _, rows in written) < 2 * len(frames.read_frame(together,
+                                                                            "incidents"))
+    together.dispose()
+    read_back.dispose()
 
 
 # --- an ingest running while the app reads never breaks a read ------------------------------
@@ -252,60 +299,87 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "config"
 
 
-def read_while_ingesting(config_dir: Path, store_url: str) -> list[tuple[int, int]]:
+# (center, table) -> rows of it one read saw
+Counts = dict[tuple[str, str], int]
+
+
+def per_source(frame: pl.DataFrame, table: str) -> Counts:
+    return {(center, table): rows for center, rows in
+            frame.group_by("center_id").len().iter_rows()}
+
+
+def read_while_ingesting(config_dir: Path, store_url: str
+                         ) -> tuple[list[tuple[int, Counts, Counts]], Counts]:
     """Frames and data health read over and over while a full ingest runs in another thread;
-    returns (data version, incidents) of every read."""
+    returns (data version, rows per source in the frames, rows per source in data health) of
+    every read, and the rows per source stored at the end."""
     config = load_config(config_dir)
     writer_engine, reader_engine = open_store(store_url), open_store(store_url)
     errors: list[BaseException] = []
+    reports: list[pipeline.IngestReport] = []
 
     def ingest() -> None:
         try:
-            run_ingest(config, writer_engine)
+            reports.append(run_ingest(config, writer_engine))
         except BaseException as error:
             errors.append(error)
 
     thread = threading.Thread(target=ingest)
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, Counts, Counts]] = []
     thread.start()
-    while thread.is_alive() or len(seen) < 2:
+    while thread.is_alive():
         picture = load_picture_frames(reader_engine, config.settings.timezone)
-        load_health_frames(reader_engine)  # the Data health page's reads, too
-        seen.append((picture.data_version, picture.incidents.height))
-        if not thread.is_alive() and len(seen) >= 2:
-            break
+        health = load_health_frames(reader_engine)  # the Data health page's reads, too
+        seen.append((picture.data_version, {**per_source(picture.incidents, "incidents"),
+                                            **per_source(picture.products, "products")},
+                     {(center, table): rows for center, table, rows in
+                      health.rows_per_center.select("center_id", "table_name", "rows")
+                      .iter_rows()}))
     thread.join()
     assert not errors, errors
-    seen.append((load_picture_frames(reader_engine, "UTC").data_version,
-                 load_picture_frames(reader_engine, "UTC").incidents.height))
+    assert [report.failed for report in reports] == [[]]
+    final = {**per_source(frames.read_frame(reader_engine, "incidents"), "incidents"),
+             **per_source(frames.read_frame(reader_engine, "products"), "products")}
     writer_engine.dispose()
     reader_engine.dispose()
-    return seen
+    return seen, final
 
 
-def assert_whole_snapshots(seen: list[tuple[int, int]]) -> None:
-    final = seen[-1]
-    assert final[1] > 7_000
-    # Every read saw the store before the ingest or after it, never half of it; some read
-    # happened while the ingest was writing.
-    assert set(seen) <= {(0, 0), final}, set(seen)
-    assert (0, 0) in seen
+def assert_whole_sources(seen: list[tuple[int, Counts, Counts]], final: Counts) -> None:
+    assert len(final) == 10 and min(final.values()) > 0
+    assert sum(rows for (_, table), rows in final.items() if table == "incidents") > 7_000
+    states: dict[int, Counts] = {}
+    loaded_before: set[tuple[str, str]] = set()
+    for version, picture, health in seen:
+        # Each source was read with its rows before the ingest (none) or after it, never half.
+        for counts in (picture, health):
+            assert all(counts[source] == final[source] for source in counts), (counts, final)
+        # One data version, one state: a source's rows and its ingest_runs row commit together.
+        assert states.setdefault(version, picture) == picture, version
+        # Sources commit one by one: a later read never loses a source an earlier one saw.
+        assert loaded_before <= picture.keys(), (loaded_before, picture)
+        loaded_before = set(picture)
+    # Some read happened between two sources' commits (neither none nor all of them).
+    assert any(0 < len(picture) < len(final) for _, picture, _ in seen), [
+        len(picture) for _, picture, _ in seen]
 
 
-def test_reads_during_an_ingest_see_whole_snapshots_on_sqlite(
-        small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Slow the ingest down between sources, so reads happen while it holds uncommitted rows.
-    original = pipeline._ingest_source
-    monkeypatch.setattr(pipeline, "_ingest_source", lambda *args: (
+def slow_down_between_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wait before each source, so reads happen between the commits of two sources."""
+    original = pipeline._run_source
+    monkeypatch.setattr(pipeline, "_run_source", lambda *args: (
         threading.Event().wait(0.2), original(*args))[1])
-    assert_whole_snapshots(read_while_ingesting(small_demo,
-                                                f"sqlite:///{tmp_path / 'store.sqlite'}"))
+
+
+def test_reads_during_an_ingest_see_whole_sources_on_sqlite(
+        small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_down_between_sources(monkeypatch)
+    assert_whole_sources(*read_while_ingesting(small_demo,
+                                               f"sqlite:///{tmp_path / 'store.sqlite'}"))
 
 
 @pytest.mark.postgres
-def test_reads_during_an_ingest_see_whole_snapshots_on_postgres(
+def test_reads_during_an_ingest_see_whole_sources_on_postgres(
         small_demo: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = pipeline._ingest_source
-    monkeypatch.setattr(pipeline, "_ingest_source", lambda *args: (
-        threading.Event().wait(0.2), original(*args))[1])
-    assert_whole_snapshots(read_while_ingesting(small_demo, postgres_url))
+    slow_down_between_sources(monkeypatch)
+    assert_whole_sources(*read_while_ingesting(small_demo, postgres_url))
