@@ -258,7 +258,9 @@ def read_csv_text(text: str, delimiter: str, encoding: str) -> pl.DataFrame:
         [pl.Series(ROW_COLUMN, good_lines, dtype=pl.Int64)]
         + [pl.Series(name, column, dtype=pl.String)
            for name, column in zip(names, columns, strict=True)]
-    )
+    ).with_columns(
+        # An empty field is a missing value, as every other reader of a CSV has it.
+        pl.when(pl.col(name) != "").then(pl.col(name)).alias(name) for name in names)
     return _with_errors(parsed, errors)
 
 
