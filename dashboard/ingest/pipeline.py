@@ -470,6 +470,11 @@ def _read_windows(connection: sa.Connection, windows: pl.DataFrame) -> pl.DataFr
     return inside.filter(pl.col("occurred_at") <= pl.col("_hi")).drop("_lo", "_hi")
 
 
+# Touched reports at least 1/WHOLE_READ_SHARE of their categories' stored incidents: read the
+# categories whole instead of growing chains.
+WHOLE_READ_SHARE = 20
+
+
 def linking_neighbourhood(connection: sa.Connection, touched: pl.DataFrame,
                           max_minutes: float) -> pl.DataFrame:
     """The stored incidents whose duplicate links may change when the ``touched`` reports
@@ -484,6 +489,15 @@ def linking_neighbourhood(connection: sa.Connection, touched: pl.DataFrame,
     window = timedelta(minutes=max_minutes)
     touched = touched.select("category", pl.col("occurred_at").dt.convert_time_zone("UTC")
                              ).drop_nulls().unique()
+    incidents = sql_table("incidents")
+    categories = touched["category"].unique().to_list()
+    stored = connection.execute(sa.select(sa.func.count()).select_from(incidents).where(
+        incidents.c.category.in_(categories))).scalar_one()
+    whole = incidents.c.category.in_(categories)
+    if touched.height * WHOLE_READ_SHARE >= stored:
+        # A large load (a first load, a rewritten feed): its chains reach most of these
+        # categories anyway, and one read beats growing them window by window.
+        return read_frame(connection, "incidents", LINK_COLUMNS, where=whole)
     targets = _merge(touched.select("category", (pl.col("occurred_at") - window).alias("lo"),
                                     (pl.col("occurred_at") + window).alias("hi")))
     windows = targets
@@ -491,6 +505,9 @@ def linking_neighbourhood(connection: sa.Connection, touched: pl.DataFrame,
         rows = _read_windows(connection, windows)
         if rows.is_empty():
             return rows
+        if 2 * rows.height >= stored:
+            # Dense data: the chains run through most of the table; read it once.
+            return read_frame(connection, "incidents", LINK_COLUMNS, where=whole)
         located = rows.sort("category", "occurred_at").with_columns(
             (pl.col("occurred_at").diff().over("category") > window).fill_null(True)
             .cum_sum().alias("_chain"))
