@@ -424,12 +424,11 @@ def brief(
 # as a bare script that imports nothing of the app: a component (the folium map) imported
 # before Streamlit's runtime exists would never be registered.
 STREAMLIT_WITHOUT_LEGACY_PAGES = (
-    "import sys\n"
-    "from streamlit.runtime.pages_manager import PagesManager\n"
-    "from streamlit.web import cli\n"
-    "PagesManager.uses_pages_directory = False\n"
-    "sys.argv = ['streamlit', *sys.argv[1:]]\n"
-    "cli.main()\n"
+    "import sys; import importlib; "
+    "importlib.import_module('streamlit.runtime.pages_manager')"
+    ".PagesManager.uses_pages_directory = False; "
+    "sys.argv = ['streamlit', *sys.argv[1:]]; "
+    "importlib.import_module('streamlit.web.cli').main()"
 )
 
 
