@@ -430,9 +430,7 @@ def _draw_sign_in(config: ProjectConfig, engine: sa.Engine) -> None:
         st.caption("SYNTHETIC demo: one account per role was printed when the server first "
                    "started; the README lists them.")
     if not submitted:
-        with engine.connect() as connection:
-            has_users = connection.execute(sa.text("SELECT 1 FROM users LIMIT 1")).first()
-        if has_users is None:
+        if not accounts.has_accounts(engine):
             st.warning("No account exists yet: create one with `threat-picture users add`.")
         return
     # Throttled per client and per name, at most a few hashes at once, the lockout counted

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -17,6 +20,20 @@ from dashboard.schema import METADATA
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# What users write while they work: accounts (sign-ins), the audit trail (every page view) and
+# the dissemination log (briefings). On an embedded SQLite store these live in a second file
+# beside the picture's (``store.sqlite`` -> ``store-operations.sqlite``): SQLite has one write
+# lock per file, and an ingest holds the picture file's for seconds while it commits a large
+# source, so a page view or sign-in writing to the same file would wait behind it. Both files
+# carry the same schema (the same migrations); each table is used in one of them. On
+# PostgreSQL, with row locks, everything stays in one database.
+OPERATIONS_TABLES = frozenset({"users", "audit_log", "disseminations"})
+OPERATIONS_SUFFIX = "-operations"
+_operations_engines: dict[str, sa.Engine] = {}
+_operations_lock = threading.Lock()
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
 
 
 class StoreError(RuntimeError):
@@ -100,6 +117,93 @@ def table(name: str) -> sa.Table:
     return METADATA.tables[name]
 
 
+def operations_url(url: str | sa.URL) -> sa.URL | None:
+    """The operations file of an embedded SQLite store; None where the store keeps the
+    operations tables itself (PostgreSQL, in-memory SQLite, or ``url`` is already one)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        return None
+    path = Path(database)
+    if path.stem.endswith(OPERATIONS_SUFFIX):
+        return None
+    return parsed.set(database=str(path.with_name(f"{path.stem}{OPERATIONS_SUFFIX}{path.suffix}")))
+
+
+def operations_engine(engine: sa.Engine) -> sa.Engine:
+    """Where ``users``, ``audit_log`` and ``disseminations`` are read and written for the store
+    behind ``engine``: its operations file on embedded SQLite (migrated, and on first use filled
+    with the accounts and trail an older single-file store kept), else ``engine`` itself. One
+    engine per file and process."""
+    url = operations_url(engine.url)
+    if url is None:
+        return engine
+    key = url.render_as_string(hide_password=False)
+    with _operations_lock:
+        operations = _operations_engines.get(key)
+        if operations is None:
+            operations = make_engine(key)
+            migrate(operations)
+            _adopt_single_file_operations(operations, engine)
+            _operations_engines[key] = operations
+    return operations
+
+
+def on_operations(function: Callable[Concatenate[sa.Engine, _Params], _Result]
+                  ) -> Callable[Concatenate[sa.Engine, _Params], _Result]:
+    """For a function whose first argument is the store's engine and which reads or writes
+    only operations tables: it runs on the operations engine (see OPERATIONS_TABLES)."""
+    @functools.wraps(function)
+    def on_operations_engine(engine: sa.Engine, /, *args: _Params.args,
+                             **kwargs: _Params.kwargs) -> _Result:
+        return function(operations_engine(engine), *args, **kwargs)
+    return on_operations_engine
+
+
+def _adopt_single_file_operations(operations: sa.Engine, picture: sa.Engine) -> None:
+    """Copy accounts, audit trail and dissemination log from a store made before the
+    operations file existed, once (while the new file is empty), and clear the password
+    hashes left in the picture file. The old audit and dissemination rows stay where they
+    were too: those tables refuse deletes."""
+    picture_path = picture.url.database
+    if not picture_path or not Path(picture_path).exists():
+        return
+    # SQLite attaches and detaches only outside a transaction: the DB-API connection in
+    # autocommit mode, the copy in one explicit write transaction of both files.
+    raw = operations.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.isolation_level = None
+        cursor = driver.cursor()
+        cursor.execute("ATTACH DATABASE ? AS single_file", (picture_path,))
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                present = {row[0] for row in cursor.execute(
+                    "SELECT name FROM single_file.sqlite_master WHERE type = 'table'")}
+                copied = sorted(OPERATIONS_TABLES & present)
+                if not any(cursor.execute(f'SELECT count(*) FROM main."{name}"').fetchone()[0]
+                           for name in copied):
+                    for name in copied:
+                        columns = ", ".join(f'"{column.name}"' for column in table(name).columns)
+                        cursor.execute(f'INSERT INTO main."{name}" ({columns}) '
+                                       f'SELECT {columns} FROM single_file."{name}"')
+                    if "users" in present:
+                        cursor.execute("DELETE FROM single_file.users")
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        finally:
+            cursor.execute("DETACH DATABASE single_file")
+            cursor.close()
+            driver.isolation_level = ""
+    finally:
+        raw.close()
+
+
 def data_version_query() -> sa.Select[int]:
     """The data version: the id of the last ingest run that loaded rows or failed (0 before
     any); a failed run changes what Data health shows, so it counts too."""
@@ -120,8 +224,11 @@ def data_version(engine: sa.Engine | sa.Connection) -> int:
 
 
 def table_row_counts(engine: sa.Engine) -> dict[str, int]:
-    with engine.connect() as connection:
-        return {
-            name: int(connection.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one())
-            for name, tbl in METADATA.tables.items()
-        }
+    """Rows per table, each counted where it lives."""
+    operations = operations_engine(engine)
+    counts: dict[str, int] = {}
+    for name, tbl in METADATA.tables.items():
+        with (operations if name in OPERATIONS_TABLES else engine).connect() as connection:
+            counts[name] = int(connection.execute(
+                sa.select(sa.func.count()).select_from(tbl)).scalar_one())
+    return counts

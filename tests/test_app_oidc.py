@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.security import clock
 from dashboard.settings import load_config
-from dashboard.store import open_store
+from dashboard.store import open_store, operations_engine
 from tests.app_support import open_app
 from tests.conftest import RI_FIXTURE
 
@@ -89,7 +89,7 @@ def signed_in_app(deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
 def actions(store_url: str, username: str) -> list[tuple[str, str | None]]:
     engine = sa.create_engine(store_url)
     try:
-        with engine.connect() as connection:
+        with operations_engine(engine).connect() as connection:
             rows = connection.execute(sa.text(
                 "SELECT action, detail FROM audit_log WHERE username = :user AND action <> "
                 "'page_view' ORDER BY audit_id"), {"user": username}).all()

@@ -48,7 +48,7 @@ from dashboard.security.accounts import viewer_for
 from dashboard.security.audit import audit_frame
 from dashboard.security.policy import TLP_RANK, Viewer, may_receive_briefing, visible_frames
 from dashboard.settings import ProjectConfig, load_config
-from dashboard.store import open_store
+from dashboard.store import open_store, operations_engine
 from tests.briefing_support import AS_OF, CAVEAT, SCRIPT_TITLE, briefing_deployment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,9 +288,12 @@ def test_produce_archives_and_logs_one_dissemination_and_one_audit_row(
     audit = audit_frame(store).filter(pl.col("action") == "briefing").row(0, named=True)
     assert (audit["username"], audit["rows"]) == ("analyst", 11)
     assert json.loads(audit["detail"])["file"] == produced.file_name
-    with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.begin() as connection:
+    operations = operations_engine(store)  # the dissemination log's file on embedded SQLite
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), \
+            operations.begin() as connection:
         connection.execute(sa.text("UPDATE disseminations SET purpose = 'rewritten'"))
-    with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.begin() as connection:
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), \
+            operations.begin() as connection:
         connection.execute(sa.text("DELETE FROM disseminations"))
     with pytest.raises(BriefingError, match="purpose"):
         produce(store, briefing, "pdf", "   ", tmp_path / "archive")

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dashboard.store import operations_engine
 from tests.browser_support import (
     ARTIFACTS,
     assert_stayed_home,
@@ -139,7 +140,7 @@ def sidebar_pages(page: Any) -> list[str]:
 def audit_rows(store_url: str, username: str) -> list[dict[str, Any]]:
     engine = sa.create_engine(store_url)
     try:
-        with engine.connect() as connection:
+        with operations_engine(engine).connect() as connection:
             rows = connection.execute(sa.text(
                 "SELECT action, page, detail FROM audit_log WHERE username = :user "
                 "ORDER BY audit_id"), {"user": username}).mappings().all()
@@ -151,7 +152,7 @@ def audit_rows(store_url: str, username: str) -> list[dict[str, Any]]:
 def user_row(store_url: str, username: str) -> dict[str, Any] | None:
     engine = sa.create_engine(store_url)
     try:
-        with engine.connect() as connection:
+        with operations_engine(engine).connect() as connection:
             row = connection.execute(sa.text(
                 "SELECT role, center_id, max_tlp, auth_method, password_hash FROM users "
                 "WHERE username = :user"), {"user": username}).mappings().first()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,77 @@ def test_hostile_csv_feed_loads_its_good_rows_and_quarantines_the_bad(
         "_raw_text": "R-20,01/20/2025 08:00,Gang Activity,44007,,,,,3,GREEN,Café San José,extra"}
     assert json.loads(rows[lines + 2]["raw_record"]) == {
         "_raw_text": "R-21,01/20/2025 09:00,Gang Activity"}
+
+
+# --- everything at once, through the pipeline -----------------------------------------------
+
+GOOD = "R-1,01/15/2025 08:00,Gang Activity,44007,41.8606,-71.5694,,,3,GREEN,Graffiti"
+LONG_NARRATIVE = "x" * 10_000
+
+
+def hostile_feed() -> bytes:
+    """The RI fixture's CSV header followed by every kind of line a real feed has sent."""
+    lines = [
+        "Case No,Date/Time,Offense,County FIPS,Lat,Lon,Behavior,Sector,Sev,Marking,Details",
+        GOOD,
+        "R-31,01/16/2025 08:00,Gang Activity,44007,,,,,3,GREEN,Too many,fields",
+        "R-32,01/16/2025 09:00,Gang Activity",
+        'R-33,01/16/2025 10:00,Gang Activity,44007,,,,,3,GREEN,"He said ""stop""\r\nthen left"',
+        "R-34,01/16/2025 11:00,Gang Activity,44007,,,,,3,GREEN,Bad\x00byte",
+        f"R-35,01/16/2025 12:00,Gang Activity,44007,,,,,3,GREEN,{LONG_NARRATIVE}",
+        "R-36,01/16/2025 13:00,Gang Activity,44007,,,,,3,GREEN,Caf\udce9 in latin-1",
+        "R-1,01/15/2025 08:00,Gang Activity,44007,41.8606,-71.5694,,,3,GREEN,Graffiti",
+        "R-37,11/02/2025 01:30,Gang Activity,44007,,,,,3,GREEN,Clocks went back",
+        "R-38,03/09/2025 02:30,Gang Activity,44007,,,,,3,GREEN,Clocks went forward",
+        "R-39,01/16/2025 14:00,Gang Act",  # the last line, cut off mid-record
+    ]
+    text = "\r\n".join(lines)
+    return b"\xef\xbb\xbf" + text.encode("utf-8", "surrogateescape")
+
+
+def run_rifc(ri_dir: Path, data: bytes, engine: sa.Engine) -> tuple[Any, pl.DataFrame,
+                                                                    dict[int, str]]:
+    (ri_dir / "feeds" / "rifc_incidents.csv").write_bytes(data)
+    report = run_ingest(load_config(ri_dir / "config"), engine)
+    source = next(s for s in report.sources
+                  if (s.center_id, s.source_name) == ("rifc", "incidents"))
+    for each in report.sources:  # nothing lost: every record read is accounted for
+        assert each.rows_read == (each.rows_inserted + each.rows_updated + each.rows_unchanged
+                                  + each.rows_rejected), each
+    stored = read_frame(engine, "incidents").filter(pl.col("center_id") == "rifc")
+    quarantine = read_frame(engine, "quarantine").filter(
+        pl.col("center_id") == "rifc", pl.col("source_name") == "incidents")
+    return source, stored, dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
+
+
+def test_a_hostile_feed_end_to_end_loses_nothing_and_says_why(ri_dir: Path,
+                                                              sqlite_store: sa.Engine) -> None:
+    source, stored, reasons = run_rifc(ri_dir, hostile_feed(), sqlite_store)
+
+    assert source.status == "loaded"
+    assert source.rows_read == 11  # 12 records less the header; one spans two lines
+    by_id = {row["incident_id"]: row for row in stored.iter_rows(named=True)}
+    assert sorted(by_id) == ["R-1", "R-33", "R-35", "R-37"]
+    assert by_id["R-33"]["narrative"] == 'He said "stop"\r\nthen left'
+    assert by_id["R-35"]["narrative"] == LONG_NARRATIVE
+    # 01:30 happened twice in New York that night; the first time was EDT (UTC-4).
+    assert by_id["R-37"]["occurred_at"] == datetime(2025, 11, 2, 5, 30, tzinfo=UTC)
+    assert reasons == {
+        3: "unreadable row: has 12 fields, header has 11",
+        4: "unreadable row: has 3 fields, header has 11",
+        7: "unreadable row: contains a NUL byte",
+        9: "unreadable row: invalid bytes for encoding utf8: b'\\xe9'",
+        10: "incident_id: repeats the id first sent at line 2",
+        12: "occurred_at: local time that does not exist in America/New_York "
+            "(skipped when clocks went forward)",
+        13: "unreadable row: has 3 fields, header has 11",
+    }
+    assert source.rows_rejected == len(reasons)
+
+
+@pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbfCase No,Date/Time,Offense,County FIPS,Lat,"
+                                  b"Lon,Behavior,Sector,Sev,Marking,Details\r\n"])
+def test_an_empty_or_header_only_feed_loads_nothing_and_fails_nothing(
+        ri_dir: Path, sqlite_store: sa.Engine, data: bytes) -> None:
+    source, stored, reasons = run_rifc(ri_dir, data, sqlite_store)
+    assert (source.status, source.rows_read, stored.height, reasons) == ("loaded", 0, 0, {})

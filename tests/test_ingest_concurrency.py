@@ -56,7 +56,7 @@ def test_audit_writes_proceed_while_an_ingest_runs(demo_config: Path, tmp_path: 
     assert not [e for e in audit_errors if "database is locked" in str(e)]
     assert audit_errors == []
     assert written_during > 0
-    assert read_frame(auditor, "audit_log").height >= written_during
+    assert audit.audit_frame(auditor).height >= written_during
     assert read_frame(auditor, "incidents").height > 10_000
     writer.dispose()
     auditor.dispose()

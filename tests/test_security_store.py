@@ -16,7 +16,7 @@ from dashboard.ingest.pipeline import run_ingest
 from dashboard.security import accounts, audit, clock
 from dashboard.security.retention import due_for_review, purge, revalidate
 from dashboard.settings import ProjectConfig
-from dashboard.store import open_store, table_row_counts
+from dashboard.store import open_store, operations_engine, table_row_counts
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -48,7 +48,7 @@ def test_demo_users_one_per_role_created_once(ri_config: ProjectConfig,
 
 
 def test_password_is_stored_as_argon2_hash(with_users: sa.Engine) -> None:
-    with with_users.connect() as connection:
+    with operations_engine(with_users).connect() as connection:
         stored = connection.execute(sa.text(
             "SELECT password_hash FROM users WHERE username = 'analyst'")).scalar_one()
     assert stored.startswith("$argon2id$") and "analyst-demo-2026" not in stored
@@ -139,9 +139,12 @@ def _audit_is_append_only(engine: sa.Engine) -> None:
         connection.execute(sa.text(
             "INSERT INTO purge_log (purged_at, purged_by, table_name, center_id, record_id, "
             "review_by) VALUES (:at, 'ops', 'incidents', 'rifc', 'R-9', :at)"), {"at": NOW})
-    for statement in ("UPDATE audit_log SET username = 'someone else'", "DELETE FROM audit_log",
-                      "UPDATE purge_log SET record_id = 'x'", "DELETE FROM purge_log"):
-        with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as c:
+    operations = operations_engine(engine)  # the audit trail's file on embedded SQLite
+    for target, statement in ((operations, "UPDATE audit_log SET username = 'someone else'"),
+                              (operations, "DELETE FROM audit_log"),
+                              (engine, "UPDATE purge_log SET record_id = 'x'"),
+                              (engine, "DELETE FROM purge_log")):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), target.begin() as c:
             c.execute(sa.text(statement))
     assert audit.audit_frame(engine).height == 1
 

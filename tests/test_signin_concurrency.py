@@ -19,7 +19,7 @@ from dashboard.security import accounts
 from dashboard.security.policy import Viewer
 from dashboard.security.signin_guard import SIGN_IN_FAILED, SignInGuard, sign_in
 from dashboard.settings import ProjectConfig, SecuritySettings
-from dashboard.store import open_store
+from dashboard.store import open_store, operations_engine
 
 PARALLEL = 20
 RIGHT = "analyst-demo-2026"
@@ -64,7 +64,7 @@ def in_parallel(calls: list[Callable[[], Result]]) -> list[Result]:
 
 
 def lock_state(engine: sa.Engine, username: str) -> tuple[int, datetime | None]:
-    with engine.connect() as connection:
+    with operations_engine(engine).connect() as connection:
         count, locked_until = connection.execute(sa.text(
             "SELECT failed_attempts, locked_until FROM users WHERE username = :name"),
             {"name": username}).one()

@@ -36,7 +36,7 @@ from dashboard.security.accounts import add_user, ensure_demo_users, viewer_for
 from dashboard.security.audience import ViewData, view_data
 from dashboard.security.policy import PAGES_BY_ROLE, visibility_class
 from dashboard.settings import ProjectConfig, load_config
-from dashboard.store import open_store
+from dashboard.store import open_store, operations_engine
 from dashboard.views.centers import (
     aor_category_figure,
     lag_figure,
@@ -147,6 +147,7 @@ def test_the_payload_is_stored(store: Any) -> None:
         narratives = connection.execute(sa.text("SELECT narrative FROM incidents")).scalars()
         titles = connection.execute(sa.text("SELECT title FROM products")).scalars().all()
         quarantined = connection.execute(sa.text("SELECT * FROM quarantine")).all()
+    with operations_engine(store).connect() as connection:
         names = connection.execute(sa.text("SELECT display_name FROM users")).scalars().all()
     assert f"{PAYLOAD} narrative" in list(narratives)
     assert f"{PAYLOAD} product" in titles

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from dashboard.security.signin_guard import SignInGuard, sign_in
 from dashboard.settings import SecuritySettings
+from dashboard.store import on_operations
 from dashboard.store import table as sql_table
 
 MB = 1024 * 1024
@@ -75,12 +76,14 @@ def _attacker_client(scenario: str, session: int) -> str:
     return f"198.51.{100 + session // 250}.{session % 250 + 1}"  # one address per session
 
 
+@on_operations
 def _unlock_everyone(engine: sa.Engine) -> None:
     users = sql_table("users")
     with engine.begin() as connection:
         connection.execute(users.update().values(failed_attempts=0, locked_until=None))
 
 
+@on_operations
 def _known_names(engine: sa.Engine, real_user: str) -> list[str]:
     users = sql_table("users")
     with engine.connect() as connection:

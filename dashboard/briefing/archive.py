@@ -23,8 +23,8 @@ from dashboard.analytics.filters import to_query_params
 from dashboard.briefing.compose import FORMATS, Briefing, BriefingError
 from dashboard.security import audit
 from dashboard.security.policy import Viewer, may_receive_briefing
+from dashboard.store import on_operations, write_transaction
 from dashboard.store import table as sql_table
-from dashboard.store import write_transaction
 
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".json"
@@ -104,6 +104,7 @@ def _write(path: Path, data: bytes) -> Path:
     return temporary
 
 
+@on_operations
 def produce(engine: sa.Engine, briefing: Briefing, file_format: str, purpose: str,
             archive_dir: Path, out: Path | None = None, page: str = "brief") -> ProducedBriefing:
     """Render ``briefing`` (stamped with its generation time), archive it with its manifest
@@ -183,6 +184,7 @@ def archived_file(archive_dir: Path, manifest: dict[str, Any]) -> bytes:
     return (Path(archive_dir) / name).read_bytes()
 
 
+@on_operations
 def dissemination_log(engine: sa.Engine) -> list[dict[str, Any]]:
     """Every dissemination, newest first."""
     log = sql_table("disseminations")

@@ -67,6 +67,19 @@ def _parse_datetime(text: pl.Expr, field: Field, context: ValidationContext) -> 
     return pl.coalesce(candidates)
 
 
+def _naive_parsed(text: pl.Expr, field: Field, context: ValidationContext) -> pl.Expr:
+    """The value read as a local date/time with no zone (null where it is not one)."""
+    explicit = context.datetime_formats.get(field.name)
+    if explicit is not None:
+        formats = [] if "%z" in explicit or "%#z" in explicit else [explicit]
+    else:
+        formats = list(NAIVE_FORMATS)
+    if not formats:
+        return pl.lit(None, pl.Datetime("us"))
+    return pl.coalesce([text.str.to_datetime(fmt, strict=False, time_unit="us")
+                        for fmt in formats])
+
+
 def _typed(field: Field, context: ValidationContext) -> pl.Expr:
     """The field converted to its canonical dtype (null where it does not convert)."""
     text = pl.col(field.name)
@@ -109,6 +122,13 @@ def _field_errors(field: Field, context: ValidationContext) -> pl.Expr:
     present = raw.is_not_null() & (raw.list.len() > 0 if is_list else pl.lit(True))
     if field.required:
         checks.append((~present, "required field is empty"))
+    if field.type == "datetime":
+        # A local time in the hour skipped when clocks go forward names no instant. (A local
+        # time in the hour repeated when they go back is read at its first, daylight, offset.)
+        checks.append((raw.is_not_null() & typed.is_null()
+                       & _naive_parsed(raw, field, context).is_not_null(),
+                       f"local time that does not exist in {context.naive_timezone} "
+                       "(skipped when clocks went forward)"))
     if field.type not in ("text", "text_list"):
         checks.append((raw.is_not_null() & typed.is_null(), _type_message(field, context)))
     if field.minimum is not None and field.type in ("integer", "float"):

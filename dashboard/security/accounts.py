@@ -18,8 +18,8 @@ from dashboard.schema import ROLES, TLP_MARKINGS
 from dashboard.security import clock
 from dashboard.security.policy import TLP_RANK, Viewer
 from dashboard.settings import ProjectConfig, SecuritySettings
+from dashboard.store import on_operations, write_transaction
 from dashboard.store import table as sql_table
-from dashboard.store import write_transaction
 
 MIN_PASSWORD_LENGTH = 12
 HASHER = PasswordHasher()
@@ -63,6 +63,7 @@ def _user_row(connection: sa.Connection, username: str) -> Mapping[str, Any] | N
     return None if row is None else dict(row._mapping)
 
 
+@on_operations
 def add_user(engine: sa.Engine, config: ProjectConfig, username: str, display_name: str,
              role: str, center_id: str, max_tlp: str, password: str | None, *,
              need_to_know: bool = False, auth_method: str = "local") -> None:
@@ -89,6 +90,15 @@ def add_user(engine: sa.Engine, config: ProjectConfig, username: str, display_na
             disabled=False, failed_attempts=0, locked_until=None, created_at=clock.now()))
 
 
+@on_operations
+def has_accounts(engine: sa.Engine) -> bool:
+    """Whether any account exists (the sign-in page says how to create the first)."""
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sql_table("users").c.username).limit(1)
+                                  ).first() is not None
+
+
+@on_operations
 def list_users(engine: sa.Engine) -> pl.DataFrame:
     """Every account, without its password hash."""
     columns = ["username", "display_name", "role", "center_id", "max_tlp", "need_to_know",
@@ -97,6 +107,7 @@ def list_users(engine: sa.Engine) -> pl.DataFrame:
     return read_frame(engine, "users", columns).sort("username")
 
 
+@on_operations
 def _update(engine: sa.Engine, username: str, **values: Any) -> None:
     users = sql_table("users")
     with write_transaction(engine) as connection:
@@ -123,6 +134,7 @@ def viewer_of(row: Mapping[str, Any], security: SecuritySettings) -> Viewer:
                       {str(role): str(tlp) for role, tlp in security.role_ceilings.items()})
 
 
+@on_operations
 def viewer_for(engine: sa.Engine, username: str, security: SecuritySettings) -> Viewer | None:
     """The enabled account's viewer (for the CLI's --user and for tests), None otherwise."""
     with engine.connect() as connection:
@@ -162,6 +174,7 @@ class SignInClaim:
         return None if self.row is None else self.row["password_hash"]
 
 
+@on_operations
 def claim_sign_in(engine: sa.Engine, username: str, security: SecuritySettings) -> SignInClaim:
     """Count an attempt as a failure before its password is checked, with one conditional
     UPDATE, so parallel attempts cannot all read the same count and overwrite each other.
@@ -193,6 +206,7 @@ def claim_sign_in(engine: sa.Engine, username: str, security: SecuritySettings) 
     return SignInClaim(username, "claimed", row, int(row["failed_attempts"]))
 
 
+@on_operations
 def finish_sign_in(engine: sa.Engine, claim: SignInClaim, verified: bool,
                    security: SecuritySettings) -> Viewer | None:
     """The viewer when the claimed attempt's password was right and the account is still
@@ -231,6 +245,7 @@ def finish_sign_in(engine: sa.Engine, claim: SignInClaim, verified: bool,
         return None
 
 
+@on_operations
 def authenticate(engine: sa.Engine, username: str, password: str,
                  security: SecuritySettings) -> Viewer | None:
     """The viewer for a correct name and password of an enabled, unlocked local account; None
@@ -252,6 +267,7 @@ def claims_username(claims: Mapping[str, Any]) -> str:
                claims.get("sub") or "")
 
 
+@on_operations
 def viewer_from_claims(engine: sa.Engine, claims: Mapping[str, Any], config: ProjectConfig,
                        ) -> Viewer | None:
     """The viewer a single sign-on identity maps to, or None when its claims give no role here
@@ -292,6 +308,7 @@ def viewer_from_claims(engine: sa.Engine, claims: Mapping[str, Any], config: Pro
     return viewer_of(row, config.settings.security)
 
 
+@on_operations
 def ensure_demo_users(engine: sa.Engine, config: ProjectConfig) -> list[DemoCredential]:
     """Create the demo's accounts (one per role, at the state center) when the store has no
     account yet; returns the credentials created (empty when there were accounts already)."""

@@ -68,10 +68,11 @@ def purge(engine: sa.Engine, operator: str, *, apply: bool) -> PurgeReport:
             {"purged_at": now, "purged_by": operator, "table_name": row["table_name"],
              "center_id": row["center_id"], "record_id": row["record_id"],
              "review_by": row["review_by"]} for row in due.iter_rows(named=True)])
-        audit.record(connection, operator, "purge", page="purge", rows=due.height,
-                     detail={"incidents": due.filter(pl.col("table_name") == "incidents").height,
-                             "products": due.filter(pl.col("table_name") == "products").height},
-                     at=now)
+    # The audit trail lives with the operations tables: recorded once the purge committed.
+    audit.record(engine, operator, "purge", page="purge", rows=due.height,
+                 detail={"incidents": due.filter(pl.col("table_name") == "incidents").height,
+                         "products": due.filter(pl.col("table_name") == "products").height},
+                 at=now)
     return PurgeReport(due=due, applied=True)
 
 
@@ -110,8 +111,8 @@ def revalidate(engine: sa.Engine, table_name: str, center_id: str, record_id: st
             review_by=review_by)).rowcount
         if not updated:
             raise KeyError(f"no {table_name[:-1]} {record_id!r} of center {center_id!r}")
-        audit.record(connection, operator, "revalidate", page="revalidate", rows=1,
-                     detail={"table": table_name, "center_id": center_id,
-                             "record_id": record_id, "reason": reason,
-                             "review_by": review_by.isoformat()}, at=now)
+    audit.record(engine, operator, "revalidate", page="revalidate", rows=1,
+                 detail={"table": table_name, "center_id": center_id,
+                         "record_id": record_id, "reason": reason,
+                         "review_by": review_by.isoformat()}, at=now)
     return review_by
