@@ -441,7 +441,9 @@ def serve(
         "ingest it.")] = False,
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
     address: Annotated[str, typer.Option("--address", help="Address to bind.")] = "127.0.0.1",
-    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
+    open_browser: Annotated[bool, typer.Option(
+        "--open/--headless", help="Open a browser on the app once it serves (off by default: "
+        "a server, a service or a container has no display).")] = False,
     secrets: Annotated[Path | None, typer.Option(
         "--secrets", help="Streamlit secrets file to read instead of .streamlit/secrets.toml "
         "(its \\[auth] section configures single sign-on when settings.toml has "
@@ -476,10 +478,11 @@ def serve(
                 console.print(f"  {credential.role:<10} {credential.username:<9} "
                               f"password {credential.password}")
     env = {**os.environ, CONFIG_ENV: str(config_dir.resolve()), "THREAT_PICTURE_STORE": url}
+    _fail_unless_port_free(address, port)
     command = [
         sys.executable, "-c", STREAMLIT_WITHOUT_LEGACY_PAGES, "run", str(PROJECT_ROOT / "app.py"),
         "--server.port", str(port), "--server.address", address,
-        "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
+        *streamlit_flags(open_browser),
     ]
     if secrets is not None:
         command += ["--secrets.files", str(secrets.resolve())]
@@ -491,6 +494,34 @@ def serve(
     if watch:
         _start_watch_child(env)
     os.execve(sys.executable, command, env)
+
+
+def streamlit_flags(open_browser: bool) -> list[str]:
+    """Streamlit's settings as flags, whatever the working directory (its config.toml is read
+    only from there). Headless unless a browser is asked for: a headless Streamlit neither
+    asks for an e-mail address on its first run (which kills a server with no terminal) nor
+    opens a browser."""
+    return [
+        "--server.headless", str(not open_browser).lower(),
+        "--browser.gatherUsageStats", "false",  # closed network: nothing leaves the host
+        "--server.runOnSave", "false",
+        "--server.enableStaticServing", "true",  # the vendored Leaflet plugins in static/
+        "--client.toolbarMode", "minimal",
+        "--theme.base", "light",
+        "--theme.primaryColor", "#1f4e79",
+    ]
+
+
+def _fail_unless_port_free(address: str, port: int) -> None:
+    """Say in one line that the port is taken (Streamlit would log a traceback-like error)."""
+    import socket
+
+    try:
+        with socket.create_server((address, port)):
+            pass
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        fail(f"cannot serve on {address}:{port}: {reason}")
 
 
 def _start_watch_child(env: dict[str, str]) -> None:
