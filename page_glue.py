@@ -454,6 +454,7 @@ def _sign_in_guard(security: SecuritySettings) -> SignInGuard:
 # --- the shared filter sidebar ---------------------------------------------------------------
 
 PENDING_KEY = "pending_filter_changes"
+RESET_KEY = "filters_reset_requested"
 LOADED_KEY = "filters_loaded_from_url"
 FILTERS_KEY = "filters"
 
@@ -567,6 +568,11 @@ def _draw_filter(field: FilterField, key: str, options: list[Any],
         st.toggle(field.label, key=key, help=field.help)
 
 
+def _request_reset() -> None:
+    """The Reset button's callback: the next run starts from the default filters."""
+    st.session_state[RESET_KEY] = True
+
+
 def render_filter_sidebar(config: ProjectConfig, today: date, aggregates_only: bool = False
                           ) -> Filters:
     """Draw the shared filters (FILTER_FIELDS) in the sidebar and return what they say (for
@@ -576,6 +582,11 @@ def render_filter_sidebar(config: ProjectConfig, today: date, aggregates_only: b
         from_url = {key: st.query_params.get_all(key) for key in st.query_params}
         _filters_to_widgets(from_query_params(from_url, config.vocabularies()), today)
         state[LOADED_KEY] = True
+    if state.pop(RESET_KEY, False):
+        # Before any widget of this run exists: Streamlit refuses to set a drawn widget's value.
+        state.pop(PENDING_KEY, None)
+        state.pop(CLICK_KEY, None)
+        _filters_to_widgets(Filters(), today)
     if PENDING_KEY in state:
         _filters_to_widgets(_filters_from_widgets().with_changes(**state.pop(PENDING_KEY)),
                             today)
@@ -596,9 +607,8 @@ def render_filter_sidebar(config: ProjectConfig, today: date, aggregates_only: b
             options = ([value for value in names if value in allowed] if names is not None
                        else list(allowed))
             _draw_filter(field, key, options, names, today)
-        if st.button("Reset filters", key="filter_reset", width="stretch"):
-            _filters_to_widgets(Filters(), today)
-            st.rerun()
+        st.button("Reset filters", key="filter_reset", width="stretch",
+                  on_click=_request_reset)
 
     filters = _filters_from_widgets()
     state[FILTERS_KEY] = filters

@@ -286,3 +286,24 @@ def test_derived_columns_are_the_declared_ones(ingested_ri: tuple[Path, str]) ->
         assert set(derived).isdisjoint(stored), table
     assert {field.table for field in DERIVED_FIELDS} == {"incidents", "products"}
     assert all(field.help.strip() and field.derivation.strip() for field in DERIVED_FIELDS)
+
+
+@pytest.mark.parametrize("page", ["overview", "map", "trends", "centers", "coverage",
+                                  "data_health", "briefing", "admin"])
+def test_reset_returns_every_page_to_the_defaults_and_the_url_to_bare(
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, page: str) -> None:
+    # Issue 14: writing the drawn widgets' values raised StreamlitWidgetAlreadyInstantiatedError.
+    at = open_app(ingested_ri, monkeypatch, {"period": "90d", "categories": "narcotics"},
+                  page=f"pages/{page}.py", role="admin")
+    assert at.session_state["filters"] != Filters()
+    assert dict(at.query_params) == {"period": "90d", "categories": "narcotics"}
+
+    next(button for button in at.sidebar.button if button.key == "filter_reset").click().run()
+
+    assert not at.exception, at.exception
+    assert at.session_state["filters"] == Filters()
+    assert at.selectbox(key="filter_period").value == Filters().period
+    assert at.multiselect(key="filter_categories").value == []
+    assert dict(at.query_params) == {}
+    at.run()  # and the page stays reset on its next run
+    assert not at.exception and at.session_state["filters"] == Filters()
