@@ -6,11 +6,22 @@ from datetime import date
 
 import polars as pl
 
-from dashboard.analytics.filters import Filters, Period, period_of
+from dashboard.analytics.filters import (
+    FILTER_FIELDS_BY_NAME,
+    Filters,
+    Period,
+    period_of,
+    to_query_params,
+)
 from dashboard.analytics.picture import markings_in_view
 from dashboard.security.audience import ViewData
 from dashboard.security.policy import most_restrictive
 from dashboard.settings import ProjectConfig
+from dashboard.views.export import download_name
+
+# The filters a download's name gives as its period rather than as filters.
+PERIOD_URL_KEYS = frozenset(FILTER_FIELDS_BY_NAME[name].url_key
+                            for name in ("period", "start", "end") if name in FILTER_FIELDS_BY_NAME)
 
 
 def marking_in_view(config: ProjectConfig, data: ViewData, filters: Filters,
@@ -66,3 +77,18 @@ def records_page(data: ViewData, page: str) -> None:
     navigation never offers it; this keeps the bench, tests and any future caller honest)."""
     if data.aggregates_only:
         raise NotForThisViewer(f"the {page} page is not available to partners")
+
+
+def download_file_name(stem: str, period: Period, filters: Filters, suffix: str = "csv") -> str:
+    """The name of a download made under ``filters``: what, the dates, then every filter that
+    differs from the defaults (values as in the URL), e.g.
+    ``counties_2026-11-04-to-2026-12-01_narcotics_06037.csv``."""
+    values: list[str] = []
+    for key, value in to_query_params(filters).items():
+        if key in PERIOD_URL_KEYS:
+            continue
+        if isinstance(value, list):
+            values += value
+        else:  # a switch or a single choice: say which
+            values.append(f"{key}-{ {'0': 'off', '1': 'on'}.get(value, value)}")
+    return download_name(stem, f"{period.start}-to-{period.end}", values, suffix)

@@ -13,7 +13,7 @@ from dashboard.analytics.filters import Filters, Period, period_of
 from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
-from dashboard.pagemodels.common import release_note, with_withheld
+from dashboard.pagemodels.common import download_file_name, release_note, with_withheld
 from dashboard.security.audience import ViewData
 from dashboard.security.policy import may_see_points, redact_narratives
 from dashboard.settings import ProjectConfig
@@ -53,7 +53,8 @@ def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: dat
     table = shown.join(hotspots.select("county_fips", "z_score", "hotspot_class"),
                        on="county_fips", how="left").drop("area_km2", "region_id")
     return MapPage(period, counts, hotspots, table, to_safe_csv(table),
-                   f"counties_{period.start}_{period.end}.csv", may_see_points(data.visibility),
+                   download_file_name("counties", period, selection),
+                   may_see_points(data.visibility),
                    release_note(config, data, selection, period))
 
 
