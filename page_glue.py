@@ -41,6 +41,7 @@ from dashboard.analytics.filters import (
 )
 from dashboard.analytics.health import last_load_per_center
 from dashboard.frames import HealthFrames, PictureFrames, load_health_frames, load_picture_frames
+from dashboard.geo.places import places_for_state
 from dashboard.pagemodels.common import marking_in_view
 from dashboard.pagemodels.map import map_points
 from dashboard.security import accounts, audit, clock
@@ -198,7 +199,8 @@ def render_data_banner(context: PageContext) -> None:
             return
         lines = []
         for row in latest.iter_rows(named=True):
-            text = f"{row['center_id']}: {format_age(row['last_loaded_at'], now)}"
+            name = context.config.labels["center"].get(row["center_id"], row["center_id"])
+            text = f"{name}: {format_age(row['last_loaded_at'], now)}"
             age = (now - row["last_loaded_at"]).total_seconds()
             level = freshness_level(age, _center_interval(context.config, row["center_id"]))
             # Colour and words both: overdue against its schedule (2x), or far behind (6x).
@@ -622,8 +624,9 @@ CLICK_KEY = "map_last_click"
 
 def render_overview_map(context: PageContext, county_counts: pl.DataFrame) -> None:
     """The small statewide choropleth on the Overview (view only)."""
-    folium_map = county_map(context.config.settings.state, county_counts,
-                            layers=MapLayers(regions=_regions(context)))
+    state = context.config.settings.state
+    folium_map = county_map(state, county_counts, layers=MapLayers(
+        regions=_regions(context), places=places_for_state(state)))
     st_folium(folium_map, height=380, use_container_width=True, returned_objects=[],
               key="overview_map")
 
@@ -647,6 +650,8 @@ def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.
     """The Map page's map: layers as chosen; a click on a county filters every page by it."""
     config = context.config
     layers = MapLayers(hotspots=hotspots if "Hot spots" in shown else None)
+    if "Places" in shown:
+        layers.places = places_for_state(config.settings.state)
     if "Regions" in shown:
         layers.regions = _regions(context)
     if "Center AORs" in shown:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.geo.population import POPULATION_VINTAGE
 from dashboard.pagemodels.map import map_page
 from page_glue import (
     audited_download,
@@ -26,20 +27,23 @@ st.caption(f"{page.period.label()} · click a county to filter every page by it 
 if page.note:
     st.info(page.note, icon=":material/shield:")
 
-MEASURES = {"incidents": "Incidents", "per_1000_km2": "Incidents per 1,000 km²"}
-LAYERS = ["Regions", "Hot spots", "Center AORs"]
+MEASURES = {"incidents": "Incidents", "per_100k": "Per 100,000 residents",
+            "per_1000_km2": "Per 1,000 km²"}
+LAYERS = ["Places", "Regions", "Hot spots", "Center AORs"]
 if page.points_allowed:
     LAYERS += ["Points", "Heat map"]
-controls = st.columns([2, 5])
+controls = st.columns([4, 5])
 measure = controls[0].segmented_control(
     "Shade counties by", list(MEASURES), format_func=MEASURES.__getitem__, default="incidents",
-    key="map_measure", help="Per 1,000 km² normalises for county size: a large rural county "
-    "with the same count as a small urban one is shaded lighter.") or "incidents"
+    key="map_measure", help=f"Per 100,000 residents (Census Vintage {POPULATION_VINTAGE} "
+    "estimates) is what crime analysts compare across places: a county of few residents can "
+    "show a high rate from a handful of incidents. Per 1,000 km² normalises for county size.") \
+    or "incidents"
 shown = controls[1].pills("Layers", LAYERS, selection_mode="multi",
-                          default=["Regions", "Hot spots"], key="map_layers")
+                          default=["Places", "Regions", "Hot spots"], key="map_layers")
 
 render_analyst_map(context, filters, page.county_counts, measure, MEASURES[measure],
-                   list(shown), page.hotspots)
+                   list(shown), page.hotspots_in_view)
 
 st.subheader("Counties under the current filter")
 st.dataframe(
@@ -47,6 +51,9 @@ st.dataframe(
     column_config={
         "county_fips": "FIPS", "county_name": "County", "region_name": "Region",
         "incidents": st.column_config.NumberColumn("Incidents", format="localized"),
+        "per_100k": st.column_config.NumberColumn(
+            "Per 100k residents", format="%.1f",
+            help=f"Incidents per 100,000 residents (Census Vintage {POPULATION_VINTAGE})."),
         "per_1000_km2": st.column_config.NumberColumn("Per 1,000 km²", format="%.1f"),
         "previous": st.column_config.NumberColumn("Previous period", format="localized"),
         "change": st.column_config.NumberColumn("Change", format="%+d"),

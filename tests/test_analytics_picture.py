@@ -220,11 +220,22 @@ def test_change_table_falls_first_by_change_then_name() -> None:
 
 # --- counts_by_county ----------------------------------------------------------------------
 
+POPULATION_RI = {"44001": 50_001, "44003": 173_495, "44005": 83_051, "44007": 678_179,
+                 "44009": 129_795}
+
+
 def test_counts_by_county_lists_every_county_with_rate_and_region() -> None:
     table = counts_by_county(INCIDENTS, REGIONS, Filters(), WEEK, COUNTY_TO_REGION)
     assert table.columns == ["county_fips", "county_name", "region_id", "region_name",
-                             "incidents", "per_1000_km2", "previous", "change", "change_pct",
-                             "area_km2"]
+                             "incidents", "per_100k", "per_1000_km2", "previous", "change",
+                             "change_pct", "population", "area_km2"]
+    # Residents from the shipped Census Vintage 2025 estimates.
+    population = dict(table.select("county_fips", "population").rows())
+    assert population == POPULATION_RI
+    assert dict(table.select("county_fips", "per_100k").rows()) == pytest.approx({
+        "44007": 2e5 / POPULATION_RI["44007"], "44001": 1e5 / POPULATION_RI["44001"],
+        "44005": 1e5 / POPULATION_RI["44005"], "44009": 1e5 / POPULATION_RI["44009"],
+        "44003": 0.0})
     assert table.select("county_fips", "region_id", "incidents", "per_1000_km2", "previous",
                         "change", "change_pct").rows() == [
         ("44007", "north", 2, 2.0, 1, 1, 100.0),
@@ -251,7 +262,8 @@ def test_counts_by_county_without_incidents_or_area() -> None:
     assert table.row(0, named=True) == {
         "county_fips": "44001", "county_name": "Bristol", "region_id": "north",
         "region_name": "North", "incidents": 1, "per_1000_km2": 0.0, "previous": 0,
-        "change": 1, "change_pct": None, "area_km2": 0.0}
+        "change": 1, "change_pct": None, "area_km2": 0.0,
+        "population": POPULATION_RI["44001"], "per_100k": 1e5 / POPULATION_RI["44001"]}
     empty = counts_by_county(incident_frame([]), REGIONS, Filters(), WEEK, COUNTY_TO_REGION)
     assert empty.height == 5
     assert empty["incidents"].to_list() == [0] * 5

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from dashboard.analytics.filters import Filters, Period, incident_filter, selected_counties
+from dashboard.geo.population import county_population
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,11 @@ def counts_by_county(incidents: pl.DataFrame, regions: pl.DataFrame, filters: Fi
 
 
 def county_counts(regions: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
-    """:func:`counts_by_county` from the county change table already computed."""
+    """:func:`counts_by_county` from the county change table already computed; the rate per
+    100,000 residents uses the shipped Census estimates (null where a county has none)."""
     table = regions.select("county_fips", "county_name", "region_id", "region_name", "area_km2")
-    table = table.join(changes, on="county_fips", how="left").with_columns(
+    table = table.join(changes, on="county_fips", how="left").join(
+        county_population(), on="county_fips", how="left").with_columns(
         pl.col("current").fill_null(0).alias("incidents"),
         pl.col("previous").fill_null(0),
         pl.col("change").fill_null(0),
@@ -143,9 +146,12 @@ def county_counts(regions: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("area_km2") > 0)
         .then(1000 * pl.col("incidents") / pl.col("area_km2"))
         .otherwise(0.0).alias("per_1000_km2"),
+        pl.when(pl.col("population") > 0)
+        .then(100_000 * pl.col("incidents") / pl.col("population"))
+        .alias("per_100k"),
     ).select("county_fips", "county_name", "region_id", "region_name", "incidents",
-             "per_1000_km2", "previous", "change", "change_pct", "area_km2"
-             ).sort("incidents", "county_fips", descending=[True, False])
+             "per_100k", "per_1000_km2", "previous", "change", "change_pct", "population",
+             "area_km2").sort("incidents", "county_fips", descending=[True, False])
 
 
 def latest_products(products: pl.DataFrame, filters: Filters, period: Period,

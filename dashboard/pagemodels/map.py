@@ -9,7 +9,7 @@ from datetime import date
 import polars as pl
 import sqlalchemy as sa
 
-from dashboard.analytics.filters import Filters, Period, period_of
+from dashboard.analytics.filters import Filters, Period, period_of, selected_counties
 from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
@@ -25,6 +25,7 @@ class MapPage:
     period: Period
     county_counts: pl.DataFrame  # every county; partners: incidents null where only withheld
     hotspots: pl.DataFrame  # statewide Gi* for the period and topics
+    hotspots_in_view: pl.DataFrame  # those of the counties the place filters select
     table: pl.DataFrame  # the counties under the filter, with their Gi* z and class
     csv: bytes  # the table, formula-safe
     csv_name: str
@@ -46,13 +47,19 @@ def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: dat
         counts = counts.with_columns(
             pl.when((pl.col("incidents") == 0) & (pl.col("withheld_cells") > 0))
             .then(None).otherwise(pl.col(name)).alias(name)
-            for name in ("incidents", "per_1000_km2", "previous", "change", "change_pct"))
+            for name in ("incidents", "per_100k", "per_1000_km2", "previous", "change",
+                         "change_pct"))
     # Counties with incidents (or withheld ones), and every county asked for by name.
     shown = counts.filter((pl.col("incidents").fill_null(1) > 0)
                           | pl.col("county_fips").is_in(list(selection.counties)))
     table = shown.join(hotspots.select("county_fips", "z_score", "hotspot_class"),
                        on="county_fips", how="left").drop("area_km2", "region_id")
-    return MapPage(period, counts, hotspots, table, to_safe_csv(table),
+    # Gi* needs every county's neighbours, so it is computed statewide; a place filter shows
+    # the symbols of its own counties only (a Los Angeles view is not about North State).
+    place = selected_counties(selection, c2r)
+    in_view = hotspots if place is None else hotspots.filter(pl.col("county_fips").is_in(place))
+    table = table.drop("population")
+    return MapPage(period, counts, hotspots, in_view, table, to_safe_csv(table),
                    download_file_name("counties", period, selection),
                    may_see_points(data.visibility),
                    release_note(config, data, selection, period))

@@ -23,16 +23,22 @@ from branca.element import MacroElement, Template
 from folium.plugins import FastMarkerCluster, HeatMap
 
 from dashboard.geo import state_counties
+from dashboard.geo.places import PLACES_ATTRIBUTION
 from dashboard.views.offline_map import CIRCLE_MARKER_CALLBACK, base_map, localize_assets
 
 MAX_POINT_MARKERS = 5_000
 MAX_HEAT_POINTS = 20_000
-# Sequential reds for counts (ColorBrewer Reds, 6 classes); grey for zero.
-CHOROPLETH_COLOURS = ("#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15")
-ZERO_COLOUR = "#f4f4f4"
-# ArcGIS Hot Spot Analysis colours by confidence bin.
+# Sequential purples for counts and rates (ColorBrewer Purples, 6 classes); grey for zero. Not
+# reds: hot and cold spots are drawn in ArcGIS's red and blue, as symbols over the fill, and a
+# reader must never take a hot spot for a high count or the reverse.
+CHOROPLETH_COLOURS = ("#f2f0f7", "#dadaeb", "#bcbddc", "#9e9ac8", "#756bb1", "#54278f")
+ZERO_COLOUR = "#fbfbfb"
+# ArcGIS Hot Spot Analysis colours by confidence bin, and a symbol size growing with confidence.
 HOTSPOT_COLOURS = {99: "#b2182b", 95: "#ef8a62", 90: "#fddbc7",
                    -90: "#d1e5f0", -95: "#67a9cf", -99: "#2166ac"}
+HOTSPOT_RADIUS = {99: 11, 95: 9, 90: 7}
+HOTSPOT_LABELS = {99: "Hot spot, 99 %", 95: "Hot spot, 95 %", 90: "Hot spot, 90 %",
+                  -90: "Cold spot, 90 %", -95: "Cold spot, 95 %", -99: "Cold spot, 99 %"}
 AOR_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 POINT_CALLBACK = CIRCLE_MARKER_CALLBACK.replace(
     "return L.circleMarker(",
@@ -94,6 +100,7 @@ class MapLayers:
     points_total: int = 0
     heat: pl.DataFrame | None = None  # latitude, longitude
     heat_total: int = 0
+    places: pl.DataFrame | None = None  # name, latitude, longitude, min_zoom (labels)
 
 
 class _Legend(MacroElement):
@@ -118,13 +125,31 @@ class _Legend(MacroElement):
         self.legend_html = legend_html
 
 
+def _symbol(colour: str, radius: int, label: str) -> str:
+    size = 2 * radius
+    return (f'<div><span style="display:inline-block;width:{size}px;height:{size}px;'
+            f'border-radius:50%;background:{colour};border:2px solid #222;'
+            f'margin:1px {24 - size}px 1px {max(0, 12 - radius)}px;vertical-align:middle">'
+            f"</span>{html.escape(label)}</div>")
+
+
+def hotspot_legend_rows(bins: list[int]) -> list[str]:
+    """One symbol per confidence bin present, hot first."""
+    return ["<b>Getis-Ord Gi* (symbols)</b>"] + [
+        _symbol(HOTSPOT_COLOURS[gi_bin], HOTSPOT_RADIUS[abs(gi_bin)] // 2 + 2,
+                HOTSPOT_LABELS[gi_bin])
+        for gi_bin in sorted(set(bins), reverse=True) if gi_bin]
+
+
 def _swatch(colour: str, label: str) -> str:
     return (f'<div><span style="display:inline-block;width:14px;height:12px;'
             f'background:{colour};border:1px solid #999;margin-right:6px"></span>'
             f"{html.escape(label)}</div>")
 
 
-def legend_html(title: str, breaks: list[float], number_format: str, notes: list[str]) -> str:
+def legend_html(title: str, breaks: list[float], number_format: str, notes: list[str],
+                extra_rows: list[str] | None = None) -> str:
+    """The legend: the fill's classes, then trusted extra rows (symbols), then notes."""
     rows = [f"<b>{html.escape(title)}</b>", _swatch(ZERO_COLOUR, "0")]
     lower = 0.0
     for index, upper in enumerate(breaks):
@@ -133,6 +158,7 @@ def legend_html(title: str, breaks: list[float], number_format: str, notes: list
         label = f"{number_format.format(lower)} – {number_format.format(upper)}"
         rows.append(_swatch(CHOROPLETH_COLOURS[min(index, len(CHOROPLETH_COLOURS) - 1)], label))
         lower = upper
+    rows += extra_rows or []
     rows += [f'<div style="max-width:220px;color:#444">{html.escape(note)}</div>'
              for note in notes]
     return "".join(rows)
@@ -167,12 +193,17 @@ def county_map(
     """
     layers = layers or MapLayers()
     shapes = simplified_counties(state_postal)
-    south_west_north_east = shapes.total_bounds  # minx, miny, maxx, maxy
+    # Opened on the selected counties when there are some (a Los Angeles view opens on Los
+    # Angeles, with its towns labelled), else on the whole state.
+    focus = shapes[shapes["county_fips"].isin(list(selected))] if selected else shapes
+    if focus.empty:
+        focus = shapes
+    south_west_north_east = focus.total_bounds  # minx, miny, maxx, maxy
     bounds = ((south_west_north_east[1], south_west_north_east[0]),
               (south_west_north_east[3], south_west_north_east[2]))
     folium_map = base_map(bounds, tiles_url=tiles_url, tiles_attribution=tiles_attribution)
     # streamlit-folium opens the map at its center and zoom, not at fit_bounds: pick the zoom
-    # that shows the whole state.
+    # that shows the whole focus.
     folium_map.options["zoom"] = zoom_for_bounds(bounds)
 
     values = county_table.select("county_fips", measure).to_dict(as_series=False)
@@ -241,12 +272,14 @@ def county_map(
             interactive=False,
         ).add_to(folium_map)
     notes: list[str] = []
+    symbol_rows: list[str] = []
     if layers.hotspots is not None:
         _add_hotspots(folium_map, shapes, layers.hotspots)
         significant = int((layers.hotspots["gi_bin"] != 0).sum())
+        symbol_rows = hotspot_legend_rows(layers.hotspots["gi_bin"].to_list())
         notes.append(f"Hot/cold spots (Getis-Ord Gi*, 90/95/99 %): {significant} "
-                     "significant counties." if significant else
-                     "Hot/cold spots (Getis-Ord Gi*): no county is significant.")
+                     "significant counties shown." if significant else
+                     "Hot/cold spots (Getis-Ord Gi*): no county shown is significant.")
     if layers.points is not None and layers.points.height:
         rows = [[lat, lon, html.escape(text or "")] for lat, lon, text in
                 layers.points.select("latitude", "longitude", "popup").iter_rows()]
@@ -261,14 +294,20 @@ def county_map(
         if layers.heat_total > layers.heat.height:
             notes.append(f"Heat: a random sample of {layers.heat.height:,} of "
                          f"{layers.heat_total:,} incidents.")
+    if layers.places is not None and layers.places.height:
+        folium_map.add_child(_PlaceLabels(layers.places))
+        notes.append(PLACES_ATTRIBUTION)
     number_format = "{:,.0f}" if measure == "incidents" else "{:,.1f}"
-    folium_map.add_child(_Legend(legend_html(measure_label, breaks, number_format, notes)))
+    folium_map.add_child(_Legend(legend_html(measure_label, breaks, number_format, notes,
+                                             symbol_rows)))
     folium.LayerControl(collapsed=False).add_to(folium_map)
     return localize_assets(folium_map)
 
 
 def _add_hotspots(folium_map: folium.Map, shapes: gpd.GeoDataFrame,
                   hotspots: pl.DataFrame) -> None:
+    """Significant counties as circles inside them (red hot, blue cold, bigger with more
+    confidence) over the fill; a click on one selects its county like a click on the fill."""
     significant = hotspots.filter(pl.col("gi_bin") != 0)
     bins = dict(zip(significant["county_fips"], significant["gi_bin"], strict=True))
     classes = dict(zip(significant["county_fips"], significant["hotspot_class"], strict=True))
@@ -276,21 +315,84 @@ def _add_hotspots(folium_map: folium.Map, shapes: gpd.GeoDataFrame,
     chosen = shapes[shapes["county_fips"].isin(list(bins))]
     if chosen.empty:
         return  # nothing significant: no layer (a tooltip over no features is refused)
-    features = [{
-        "type": "Feature", "geometry": row.geometry.__geo_interface__,
-        "properties": {"county": html.escape(row.county_name),
-                       "class": classes[row.county_fips],
-                       "z": f"{z_scores[row.county_fips]:+.2f}",
-                       "fill": HOTSPOT_COLOURS[bins[row.county_fips]]},
-    } for row in chosen.itertuples()]
+    features = []
+    for row in chosen.itertuples():
+        point = row.geometry.representative_point()  # inside the county, even a concave one
+        gi_bin = bins[row.county_fips]
+        features.append({
+            "type": "Feature", "geometry": point.__geo_interface__,
+            "properties": {"county_fips": row.county_fips,
+                           "county": html.escape(row.county_name),
+                           "class": classes[row.county_fips],
+                           "z": f"{z_scores[row.county_fips]:+.2f}",
+                           "fill": HOTSPOT_COLOURS[gi_bin],
+                           "radius": HOTSPOT_RADIUS[abs(gi_bin)]}})
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features}, name="Hot and cold spots (Gi*)",
+        marker=folium.CircleMarker(radius=8, weight=2, color="#222", fill=True,
+                                   fill_opacity=0.95),
         style_function=lambda feature: {"fillColor": feature["properties"]["fill"],
-                                        "color": "#333", "weight": 1.5, "fillOpacity": 0.85},
+                                        "color": "#222", "weight": 2, "fillOpacity": 0.95,
+                                        "radius": feature["properties"]["radius"]},
         tooltip=folium.GeoJsonTooltip(fields=["county", "class", "z"],
                                       aliases=["County", "Gi*", "z-score"]),
-        interactive=True,
+        zoom_on_click=False,
     ).add_to(folium_map)
+
+
+class _PlaceLabels(MacroElement):
+    """City and town names as text labels, each from its zoom on (bigger places first), so a
+    reader can tell where a cluster is with no tiles. Names are set as text, never HTML."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        (function (map) {
+            // [lat, lon, name, min_zoom], largest place first: at every zoom and pan the
+            // labels due at this zoom are placed in that order, skipping any that would
+            // overlap one already placed, so a dense area shows its biggest towns legibly.
+            var places = {{ this.places|tojson }};
+            var layer = L.layerGroup().addTo(map);
+            var MAX_LABELS = 120;
+            function label(place) {
+                var span = document.createElement("span");
+                span.className = "tp-place";
+                span.textContent = place[2];
+                span.style.cssText = "font:12px sans-serif;color:#1a1a1a;white-space:nowrap;" +
+                    "text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff;pointer-events:none";
+                return L.marker([place[0], place[1]], {interactive: false, keyboard: false,
+                    icon: L.divIcon({className: "", html: span, iconSize: null,
+                                     iconAnchor: [-3, 8]})});
+            }
+            function overlaps(box, placed) {
+                return placed.some(function (other) {
+                    return box[0] < other[2] && other[0] < box[2] &&
+                           box[1] < other[3] && other[1] < box[3];
+                });
+            }
+            function update() {
+                layer.clearLayers();
+                var zoom = map.getZoom(), view = map.getBounds().pad(0.1), placed = [];
+                for (var i = 0; i < places.length && placed.length < MAX_LABELS; i++) {
+                    var place = places[i];
+                    if (zoom < place[3] || !view.contains([place[0], place[1]])) { continue; }
+                    var at = map.latLngToContainerPoint([place[0], place[1]]);
+                    var box = [at.x - 4, at.y - 9, at.x + 8 + 6.5 * place[2].length, at.y + 9];
+                    if (overlaps(box, placed)) { continue; }
+                    placed.push(box);
+                    layer.addLayer(label(place));
+                }
+            }
+            map.on("zoomend moveend", update);
+            map.whenReady(update);
+        })({{ this._parent.get_name() }});
+    {% endmacro %}""")
+
+    def __init__(self, places: pl.DataFrame) -> None:
+        super().__init__()
+        self._name = "PlaceLabels"
+        ordered = places.sort("min_zoom", pl.col("population").fill_null(0),
+                              descending=[False, True])
+        self.places = [[round(lat, 4), round(lon, 4), name, int(zoom)] for lat, lon, name, zoom
+                       in ordered.select("latitude", "longitude", "name", "min_zoom").iter_rows()]
 
 
 def region_outlines(state_postal: str, county_to_region: dict[str, str],

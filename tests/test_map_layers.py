@@ -1,0 +1,129 @@
+"""Issue 14: the map a director reads. Hot spots are symbols (not a second red fill) that carry
+their county, with a legend; a place filter opens the map on its counties and shows only their
+hot spots; towns are labelled offline; counties can be shaded per 100,000 residents."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import polars as pl
+import pytest
+
+from dashboard.analytics.filters import Filters
+from dashboard.analytics.picture import county_counts
+from dashboard.frames import PictureFrames
+from dashboard.geo.places import PLACES_ATTRIBUTION, places_for_state
+from dashboard.geo.population import state_county_population
+from dashboard.pagemodels.map import map_page
+from dashboard.security.audience import view_data
+from dashboard.security.policy import VisibilityClass
+from dashboard.settings import ProjectConfig
+from dashboard.views.maps import (
+    CHOROPLETH_COLOURS,
+    HOTSPOT_COLOURS,
+    MapLayers,
+    county_map,
+    zoom_for_bounds,
+)
+from tests import test_partner_attacks
+from tests.test_partner_attacks import TODAY, K
+
+demo = test_partner_attacks.demo  # the CA demo fixture the partner attacks use
+
+RI_FIPS = ["44001", "44003", "44005", "44007", "44009"]
+
+
+def ri_table() -> pl.DataFrame:
+    regions = pl.DataFrame({"county_fips": RI_FIPS, "county_name": ["Bristol", "Kent", "Newport",
+                                                                    "Providence", "Washington"],
+                            "region_id": ["n", "n", "s", "n", "s"],
+                            "region_name": ["North", "North", "South", "North", "South"],
+                            "area_km2": [100.0, 500.0, 300.0, 1100.0, 900.0]})
+    changes = pl.DataFrame({"county_fips": RI_FIPS, "current": [5, 0, 2, 40, 3],
+                            "previous": [1, 0, 2, 30, 3], "change": [4, 0, 0, 10, 0],
+                            "change_pct": [400.0, None, 0.0, 33.3, 0.0]})
+    return county_counts(regions, changes)
+
+
+def hotspots(bins: dict[str, int]) -> pl.DataFrame:
+    return pl.DataFrame({"county_fips": RI_FIPS,
+                         "gi_bin": [bins.get(fips, 0) for fips in RI_FIPS],
+                         "hotspot_class": ["Hot spot, 99 %" if bins.get(f) == 99 else
+                                           "Cold spot, 95 %" if bins.get(f) == -95 else
+                                           "Not significant" for f in RI_FIPS],
+                         "z_score": [3.1 if bins.get(f) == 99 else -2.1 if bins.get(f) == -95
+                                     else 0.2 for f in RI_FIPS]})
+
+
+def rendered(folium_map: object) -> str:
+    return folium_map.get_root().render()  # type: ignore[attr-defined]
+
+
+def geojson_layers(html: str) -> list[dict]:
+    """The GeoJSON feature collections embedded in a rendered map (folium adds each layer's
+    data with one ``..._add({...});`` call per line)."""
+    return [json.loads(line.split("_add(", 1)[1].rsplit(");", 1)[0])
+            for line in html.splitlines() if re.search(r"_add\(\{\"features\"", line)]
+
+
+def test_counties_shade_per_100k_residents_from_the_census_estimates() -> None:
+    table = ri_table()
+    population = dict(state_county_population("RI").rows())
+    rates = dict(table.select("county_fips", "per_100k").rows())
+    assert rates["44007"] == pytest.approx(40 * 100_000 / population["44007"])
+    assert rates["44003"] == 0.0
+    html = rendered(county_map("RI", table, "per_100k", "Per 100,000 residents"))
+    assert "Per 100,000 residents" in html
+
+
+def test_hot_spots_are_symbols_carrying_their_county_with_a_legend() -> None:
+    table = ri_table()
+    html = rendered(county_map("RI", table, layers=MapLayers(
+        hotspots=hotspots({"44007": 99, "44009": -95}))))
+    # Symbols at a point inside each significant county, each carrying its county code, so a
+    # click on one selects the county as a click on the fill does.
+    points = [feature for layer in geojson_layers(html) for feature in layer["features"]
+              if feature["geometry"]["type"] == "Point"]
+    assert sorted((f["properties"]["county_fips"], f["properties"]["fill"]) for f in points) == [
+        ("44007", HOTSPOT_COLOURS[99]), ("44009", HOTSPOT_COLOURS[-95])]
+    assert {f["properties"]["radius"] for f in points} == {11, 9}
+    # Hot-spot colours are never choropleth colours: a hot spot cannot read as a high count.
+    assert not set(HOTSPOT_COLOURS.values()) & set(CHOROPLETH_COLOURS)
+    assert "Hot spot, 99 %" in html and "Cold spot, 95 %" in html
+    assert "Getis-Ord Gi* (symbols)" in html
+
+
+def test_a_county_filter_opens_the_map_on_its_counties() -> None:
+    table = ri_table()
+    state = county_map("RI", table)
+    one = county_map("RI", table, selected=("44005",))
+    assert one.options["zoom"] > state.options["zoom"]
+    assert state.options["zoom"] == zoom_for_bounds(((41.146, -71.908), (42.019, -71.120)))
+
+
+def test_town_labels_are_offline_text_with_attribution() -> None:
+    places = places_for_state("RI")
+    html = rendered(county_map("RI", ri_table(), layers=MapLayers(places=places)))
+    assert '"Providence"' in html and "Warwick" in html
+    assert PLACES_ATTRIBUTION in html
+    # Names are set as text content, never as HTML.
+    assert "span.textContent = place[2]" in html
+    assert "innerHTML = place" not in html
+    hostile = places.head(1).with_columns(pl.lit("<img src=x onerror=alert(1)>").alias("name"))
+    html = rendered(county_map("RI", ri_table(), layers=MapLayers(places=hostile)))
+    assert "<img src=x" not in html.replace('"<img src=x onerror=alert(1)>"', "")
+
+
+def test_hot_spots_in_view_follow_the_place_filter(
+        demo: tuple[ProjectConfig, PictureFrames]) -> None:
+    config, frames = demo
+    analyst = VisibilityClass("analyst", "cac", "TLP:AMBER+STRICT")
+    data = view_data(frames, analyst, K, TODAY, "UTC")
+    statewide = map_page(config, data, Filters(period="90d"), TODAY)
+    assert statewide.hotspots_in_view.equals(statewide.hotspots)
+    significant = statewide.hotspots.filter(pl.col("gi_bin") != 0)["county_fips"].to_list()
+    assert significant  # the demo plants hot spots
+    one = map_page(config, data, Filters(period="90d", counties=(significant[0],)), TODAY)
+    assert one.hotspots_in_view["county_fips"].to_list() == [significant[0]]
+    assert one.hotspots.equals(statewide.hotspots)  # still computed statewide
