@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.geo.population import POPULATION_VINTAGE
-from dashboard.pagemodels.map import map_page
+from dashboard.pagemodels.map import HOTSPOT_MEASURES, map_page
 from page_glue import (
     audited_download,
     current_filters,
@@ -18,12 +18,13 @@ from page_glue import (
 context = load_context()
 config = context.config
 filters = current_filters()
-page = page_model(context, map_page, filters)
+hotspot_measure = st.session_state.get("map_hotspot_measure") or "incidents"
+page = page_model(context, map_page, filters, hotspot_measure=hotspot_measure)
 
 st.title("Map")
 st.caption(f"{page.period.label()} · click a county to filter every page by it · hot and cold "
-           "spots are Getis-Ord Gi* over county counts (queen contiguity) at 90/95/99 % "
-           "confidence, computed statewide")
+           f"spots are Getis-Ord Gi* over county {HOTSPOT_MEASURES[hotspot_measure]} (queen "
+           "contiguity) at 90/95/99 % confidence, computed statewide")
 if page.note:
     st.info(page.note, icon=":material/shield:")
 
@@ -32,14 +33,21 @@ MEASURES = {"incidents": "Incidents", "per_100k": "Per 100,000 residents",
 LAYERS = ["Places", "Regions", "Hot spots", "Center AORs"]
 if page.points_allowed:
     LAYERS += ["Points", "Heat map"]
-controls = st.columns([4, 5])
+controls = st.columns([4, 3, 5])
 measure = controls[0].segmented_control(
     "Shade counties by", list(MEASURES), format_func=MEASURES.__getitem__, default="incidents",
     key="map_measure", help=f"Per 100,000 residents (Census Vintage {POPULATION_VINTAGE} "
     "estimates) is what crime analysts compare across places: a county of few residents can "
     "show a high rate from a handful of incidents. Per 1,000 km² normalises for county size.") \
     or "incidents"
-shown = controls[1].pills("Layers", LAYERS, selection_mode="multi",
+controls[1].segmented_control(
+    "Hot spots over", list(HOTSPOT_MEASURES), default="incidents", key="map_hotspot_measure",
+    format_func={"incidents": "Counts", "rate": "Rates"}.__getitem__,
+    help="Over counts, Gi* finds where incidents are many, which is mostly where people live. "
+    "Over rates per 100,000 residents it finds where they are many for the population; rates "
+    "are smoothed by empirical Bayes so that a county of few residents cannot stand out from a "
+    "handful of incidents.")
+shown = controls[2].pills("Layers", LAYERS, selection_mode="multi",
                           default=["Places", "Regions", "Hot spots"], key="map_layers")
 
 render_analyst_map(context, filters, page.county_counts, measure, MEASURES[measure],

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -332,7 +331,6 @@ def test_cron_run_from_a_clean_shell(deployment: tuple[Path, str], tmp_path: Pat
     config_dir, store_url = deployment
     out, archive = tmp_path / "out" / "weekly.pdf", tmp_path / "archive"
     environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CI": "true"}
-    started = time.perf_counter()
     result = subprocess.run(
         ["env", "-i", *(f"{key}={value}" for key, value in environment.items()),
          sys.executable, "-m", "dashboard.cli", "brief", "--period", "90d", "--format", "pdf",
@@ -340,8 +338,7 @@ def test_cron_run_from_a_clean_shell(deployment: tuple[Path, str], tmp_path: Pat
          "--user", "analyst", "--audience", "law_enforcement", "--purpose", "cron weekly",
          "--region", "north", "--out", str(out), "--archive", str(archive)],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    assert time.perf_counter() - started < 60
+    assert result.returncode == 0, result.stderr  # its speed is the bench's, not a test's
     archived = sorted(archive.iterdir())
     assert [path.suffix for path in archived] == [".pdf", ".json"]
     manifest = json.loads(archived[1].read_text())
@@ -440,12 +437,10 @@ def test_demo_briefing_matches_the_pages_and_renders_page_one(
     config, engine = demo
     analyst = viewer(engine, config)
     filters = Filters(period="28d")
-    started = time.perf_counter()
     briefing = compose_from_store(engine, config, analyst, filters, DEMO_TODAY,
                                   audience="leadership").stamped(
         datetime(2026, 7, 1, 6, 0, tzinfo=UTC))
-    pdf = render_pdf(briefing)
-    elapsed = time.perf_counter() - started
+    pdf = render_pdf(briefing)  # its speed is the bench's (briefing figures), not a test's
     frames = visible_frames(analyst, load_picture_frames(engine, config.settings.timezone))
     period = period_of(filters, DEMO_TODAY)
     assert period == Period(date(2026, 6, 3), DEMO_TODAY)
@@ -462,7 +457,6 @@ def test_demo_briefing_matches_the_pages_and_renders_page_one(
     for page in reader.pages:
         heights = marking_heights(page, briefing.marking)
         assert max(heights) > 740 and min(heights) < 40
-    assert elapsed < 30
 
     ARTIFACTS.mkdir(exist_ok=True)
     document = pypdfium2.PdfDocument(pdf)

@@ -1,6 +1,10 @@
 """Gi* finds the hot spots the demo planted: each planted county is a 95 %+ hot spot for the
 planted category and window, and anything else it flags borders the planted cluster (Gi* sums
-a county's neighbourhood, so the rim of a strong cluster lights up too)."""
+a county's neighbourhood, so the rim of a strong cluster lights up too).
+
+The demo's activity follows population, so the planted clusters (each county several times its
+usual rate) are looked for over smoothed rates per 100,000 residents: over counts, Gi* mostly
+finds where people live."""
 
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ def test_every_planted_hot_spot_is_found(demo: tuple[ProjectConfig, PictureFrame
     for spot in truth["hot_spots"]:
         filters = Filters(period="custom", start=date.fromisoformat(spot["start"]),
                           end=date.fromisoformat(spot["end"]), categories=(spot["category"],))
-        found = hotspot_records(frames, config, filters, date.fromisoformat(spot["end"]))
+        found = hotspot_records(frames, config, filters, date.fromisoformat(spot["end"]),
+                                measure="rate")
         hot = set(found.filter(pl.col("gi_bin") >= 95)["county_fips"])
         planted = set(spot["counties"])
         assert planted <= hot, spot
@@ -52,5 +57,6 @@ def test_ongoing_hot_spot_shows_in_the_default_period(
     ongoing = [s for s in truth["hot_spots"] if date.fromisoformat(s["end"]) >= today]
     assert ongoing, "the demo plants one hot spot that runs up to today"
     spot = ongoing[0]
-    found = hotspot_records(frames, config, Filters(categories=(spot["category"],)), today)
+    found = hotspot_records(frames, config, Filters(categories=(spot["category"],)), today,
+                            measure="rate")
     assert set(spot["counties"]) <= set(found.filter(pl.col("gi_bin") >= 90)["county_fips"])

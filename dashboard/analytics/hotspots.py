@@ -5,6 +5,12 @@ and its queen-contiguous neighbours (itself included, "star") with what the stat
 give; |z| above 1.645, 1.960 and 2.576 (two-sided p < 0.10, 0.05, 0.01) classes a county as a
 90, 95 or 99 % confidence hot (z > 0) or cold (z < 0) spot. The z-scores are the analytic ones
 from PySAL's esda (no permutations), so nothing is compiled or simulated on a user's click.
+
+Over counts, Gi* finds where incidents are many, which in a state is mostly where people are.
+Over rates per 100,000 residents it finds where they are many *for the population*; a county of
+a thousand residents with two incidents would then shout, so rates are first smoothed by
+empirical Bayes (PySAL's ``esda.smoothing.Empirical_Bayes``: each county's rate is pulled
+towards the statewide rate in proportion to how few residents it has).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import polars as pl
 from esda.getisord import G_Local
+from esda.smoothing import Empirical_Bayes
 from libpysal.weights import Queen, W
 from scipy.stats import norm
 
@@ -25,6 +32,8 @@ from dashboard.analytics.picture import counts_by_county
 from dashboard.geo import state_counties
 
 CONFIDENCE_BINS = ((2.576, 99), (1.960, 95), (1.645, 90))
+# What Gi* sums: incident counts, or empirical-Bayes smoothed rates per 100,000 residents.
+HOTSPOT_MEASURES = {"incidents": "counts", "rate": "rates per 100,000 residents (smoothed)"}
 
 
 @cache
@@ -79,11 +88,28 @@ def getis_ord_hotspots(county_counts: pl.DataFrame, state_postal: str,
     ).sort("z_score", descending=True)
 
 
+def smoothed_rates(county_counts: pl.DataFrame) -> pl.DataFrame:
+    """``county_fips`` and ``rate``: incidents per 100,000 residents, empirical-Bayes smoothed
+    (counties without a population estimate are left out: they count 0 in Gi*)."""
+    known = county_counts.filter(pl.col("population").fill_null(0) > 0)
+    if known.is_empty() or known["incidents"].sum() == 0:
+        return known.select("county_fips", pl.lit(0.0).alias("rate"))
+    smoothed = Empirical_Bayes(known["incidents"].cast(pl.Float64).to_numpy().reshape(-1, 1),
+                               known["population"].cast(pl.Float64).to_numpy().reshape(-1, 1))
+    return known.select("county_fips").with_columns(
+        pl.Series("rate", 100_000 * np.asarray(smoothed.r, dtype=float).ravel()))
+
+
 def hotspots_for_filters(incidents: pl.DataFrame, regions: pl.DataFrame, filters: Filters,
                          period: Period, county_to_region: Mapping[str, str],
-                         state_postal: str) -> pl.DataFrame:
-    """Gi* for the period and topics of the filters, always over the whole state: a county's
-    neighbourhood needs its neighbours, so region and county filters do not apply."""
+                         state_postal: str, measure: str = "incidents") -> pl.DataFrame:
+    """Gi* for the period and topics of the filters over ``measure`` (HOTSPOT_MEASURES), always
+    over the whole state: a county's neighbourhood needs its neighbours, so region and county
+    filters do not apply."""
+    if measure not in HOTSPOT_MEASURES:
+        raise ValueError(f"hot spots over {measure!r}: one of {', '.join(HOTSPOT_MEASURES)}")
     statewide = filters.with_changes(regions=(), counties=())
     counts = counts_by_county(incidents, regions, statewide, period, county_to_region)
+    if measure == "rate":
+        return getis_ord_hotspots(smoothed_rates(counts), state_postal, "rate")
     return getis_ord_hotspots(counts, state_postal)

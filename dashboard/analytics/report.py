@@ -13,9 +13,9 @@ from dashboard.settings import ProjectConfig
 
 
 def hotspot_records(frames: PictureFrames, config: ProjectConfig, filters: Filters,
-                    today: date) -> pl.DataFrame:
+                    today: date, measure: str = "incidents") -> pl.DataFrame:
     period = period_of(filters, today)
     hotspots = hotspots_for_filters(frames.incidents, frames.regions, filters, period,
-                                    config.county_to_region, config.settings.state)
+                                    config.county_to_region, config.settings.state, measure)
     return hotspots.join(frames.regions.select("county_fips", "county_name", "region_id"),
                          on="county_fips")

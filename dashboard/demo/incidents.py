@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from dashboard.demo.geography import PointPool, StateGeography
+from dashboard.geo.population import state_county_population
 from dashboard.ingest.dedup import haversine_km
 from dashboard.schema import TLP_MARKINGS
 
@@ -174,9 +175,19 @@ class ActivityModel:
     category_mix: np.ndarray  # (counties, categories): each county's mix of categories
 
 
+# How much a county's rate per resident varies around the state's (lognormal sigma): real
+# county crime rates differ by a factor of two or three, not by orders of magnitude.
+RATE_SPREAD = 0.35
+
+
 def activity_model(geography: StateGeography, rng: np.random.Generator) -> ActivityModel:
-    # Lognormal activity, mildly scaled by size: a few busy counties, a long quiet tail.
-    weight = rng.lognormal(0.0, 1.0, geography.county_count) * geography.area_km2 ** 0.2
+    # Activity follows population (the shipped Census estimates), each county at its own rate:
+    # Los Angeles has the most incidents, Alpine the fewest, as a director expects.
+    population = dict(state_county_population(geography.state).rows())
+    residents = np.array([population.get(str(fips), 0) for fips in geography.fips], dtype=float)
+    if not (residents > 0).all():  # a place with no estimate (the island areas): by size
+        residents = np.where(residents > 0, residents, geography.area_km2 * 10)
+    weight = residents * rng.lognormal(0.0, RATE_SPREAD, geography.county_count)
     shares = np.array(list(CATEGORY_SHARES.values()))
     mix = rng.dirichlet(shares * 60, size=geography.county_count)
     return ActivityModel(weight / weight.sum(), mix)
@@ -252,9 +263,10 @@ class HotSpot:
     first_day: int  # inclusive, days after span start
     last_day: int  # exclusive
     extra_incidents: int
+    county_extras: tuple[int, ...] = ()  # planned extra incidents per county of ``counties``
 
 
-HOT_SPOT_FACTOR = 5.0  # extra incidents = this many times the expected count in the window
+HOT_SPOT_FACTOR = 8.0  # extra incidents = this many times each county's expected count
 HOT_SPOT_MIN_EXTRA = 30
 HOT_SPOT_CATEGORIES = ("narcotics", "critical_infrastructure", "gangs", "cybercrime",
                        "human_trafficking", "violent_crime")
@@ -292,10 +304,14 @@ def choose_hot_spots(geography: StateGeography, model: ActivityModel, span: Time
             # The last one is still going on today, so the default views can see it.
             first_day = span.days - duration
         category = categories[len(spots)]
-        share = sum(weight[c] * model.category_mix[c, category] for c in cluster)
-        expected = total_incidents * share * duration / span.days
-        extra = max(round(HOT_SPOT_FACTOR * expected), HOT_SPOT_MIN_EXTRA)
-        spots.append(HotSpot(category, cluster, first_day, first_day + duration, extra))
+        # Every county of the cluster rises several times its own usual count (a big county
+        # among small ones must not carry the whole signal), with a floor for quiet ones.
+        floor = -(-HOT_SPOT_MIN_EXTRA // len(cluster))
+        extras = tuple(max(round(HOT_SPOT_FACTOR * total_incidents * weight[c]
+                                 * model.category_mix[c, category] * duration / span.days), floor)
+                       for c in cluster)
+        spots.append(HotSpot(category, cluster, first_day, first_day + duration, sum(extras),
+                             extras))
     if len(spots) < count:
         raise ValueError(f"{geography.state}: could not place {count} separate hot spots")
     return spots
@@ -306,8 +322,7 @@ def hot_spot_events(spots: list[HotSpot], model: ActivityModel, span: TimeSpan,
     parts: list[Events] = []
     for number, spot in enumerate(spots):
         cluster = np.array(spot.counties)
-        weights = model.county_weight[cluster]
-        county = rng.choice(cluster, size=spot.extra_incidents, p=weights / weights.sum())
+        county = np.repeat(cluster, spot.county_extras)
         category = np.full(spot.extra_incidents, spot.category)
         occurred = sample_times(spot.extra_incidents, span, rng, spot.first_day, spot.last_day)
         part = new_events(county, category, occurred, rng)

@@ -10,6 +10,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from dashboard.analytics.filters import Filters, Period, period_of, selected_counties
+from dashboard.analytics.hotspots import HOTSPOT_MEASURES as HOTSPOT_MEASURES  # for the page
 from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
@@ -33,14 +34,16 @@ class MapPage:
     note: str | None
 
 
-def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: date) -> MapPage:
+def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: date,
+             hotspot_measure: str = "incidents") -> MapPage:
+    """The Map page; hot spots over counts or smoothed rates (``HOTSPOT_MEASURES``)."""
     selection = data.selection(filters)
     period = period_of(filters, today)
     frames = data.frames()
     c2r = config.county_to_region
     counts = counts_by_county(frames.incidents, frames.regions, selection, period, c2r)
     hotspots = hotspots_for_filters(frames.incidents, frames.regions, selection, period, c2r,
-                                    config.settings.state)
+                                    config.settings.state, hotspot_measure)
     if data.aggregates_only:
         counts = with_withheld(config, data, selection, period, counts, "county_fips")
         # Drawn as withheld, not as zero: released nothing, withheld something.
