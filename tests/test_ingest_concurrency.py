@@ -65,8 +65,10 @@ def test_audit_writes_proceed_while_an_ingest_runs(demo_config: Path, tmp_path: 
 def test_measure_audit_waits_reports_the_waits(demo_config: Path, tmp_path: Path) -> None:
     result = measure_audit_waits(f"sqlite:///{tmp_path / 'store.sqlite'}", demo_config)
     assert set(result) >= {"ingest_seconds", "audit_writes", "audit_wait_p50_ms",
-                           "audit_wait_p99_ms", "database_locked"}
+                           "audit_wait_p99_ms", "database_locked", "read_wait_p99_ms",
+                           "sign_ins", "sign_in_p99_ms"}
     assert result["audit_writes"] > 0 and result["database_locked"] == 0
+    assert result["other_errors"] == 0 and result["sign_ins"] >= 1
     assert result["audit_wait_p50_ms"] <= result["audit_wait_p99_ms"]
 
 

@@ -15,8 +15,9 @@ import polars as pl
 
 from dashboard.ingest.pipeline import run_ingest
 from dashboard.security import audit
+from dashboard.security.accounts import add_user, authenticate
 from dashboard.settings import load_config
-from dashboard.store import open_store
+from dashboard.store import data_version, open_store
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:
@@ -26,13 +27,22 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+SIGN_IN_EVERY = 50  # one sign-in (an argon2 hash, ~0.5 s of CPU) per this many audit writes
+BENCH_USER, BENCH_PASSWORD = "bench-reader", "bench-reader-password"
+
+
 def measure_audit_waits(engine_url: str, config_dir: Path | str, *,
                         pause_seconds: float = 0.005) -> dict[str, Any]:
     """Run a full ingest of ``config_dir`` into ``engine_url`` in a thread while this thread
-    writes audit rows one after another; the wait of every audit write (ms), its p50/p99, and
-    how many failed with "database is locked"."""
+    does what users do: an audit row (every page view writes one) and a read of the store
+    (the data version every open page polls) one after another, and now and then a sign-in.
+    The wait of each (ms), p50/p99, and how many failed with "database is locked"."""
     config = load_config(Path(config_dir))
     writer, auditor = open_store(engine_url), open_store(engine_url)
+    center = config.centers[0].id
+    add_user(auditor, config, BENCH_USER, "Bench reader", "analyst", center, "TLP:AMBER",
+             BENCH_PASSWORD)
+    security = config.settings.security
     errors: list[BaseException] = []
 
     def ingest() -> None:
@@ -42,15 +52,25 @@ def measure_audit_waits(engine_url: str, config_dir: Path | str, *,
             errors.append(error)
 
     waits: list[float] = []
+    reads: list[float] = []
+    sign_ins: list[float] = []
     locked = other_errors = 0
     thread = threading.Thread(target=ingest, name="bench-ingest")
     started = time.perf_counter()
     thread.start()
     while thread.is_alive():
-        before = time.perf_counter()
         try:
+            before = time.perf_counter()
             audit.record(auditor, "bench", "page_view", page="bench")
             waits.append((time.perf_counter() - before) * 1000)
+            before = time.perf_counter()
+            data_version(auditor)
+            reads.append((time.perf_counter() - before) * 1000)
+            if len(waits) % SIGN_IN_EVERY == 1:
+                before = time.perf_counter()
+                if authenticate(auditor, BENCH_USER, BENCH_PASSWORD, security) is None:
+                    raise RuntimeError("the bench account could not sign in")
+                sign_ins.append((time.perf_counter() - before) * 1000)
         except Exception as error:  # counted, the measurement goes on
             if "database is locked" in str(error):
                 locked += 1
@@ -67,6 +87,8 @@ def measure_audit_waits(engine_url: str, config_dir: Path | str, *,
             "audit_wait_p50_ms": _percentile(waits, 0.5),
             "audit_wait_p99_ms": _percentile(waits, 0.99),
             "audit_wait_max_ms": max(waits) if waits else None,
+            "read_wait_p99_ms": _percentile(reads, 0.99),
+            "sign_ins": len(sign_ins), "sign_in_p99_ms": _percentile(sign_ins, 0.99),
             "database_locked": locked, "other_errors": other_errors}
 
 

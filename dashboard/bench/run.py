@@ -297,7 +297,10 @@ def _measure_live_ingest(config_dir: Path, store_url: str, work: Path, progress:
                     "ms", value=waits["audit_wait_p99_ms"],
                     note=f"{waits['audit_writes']} audit writes while the ingest ran "
                     f"({waits['ingest_seconds']:.0f} s); 'database is locked': "
-                    f"{waits['database_locked']}; max {waits['audit_wait_max_ms']:.0f} ms"),
+                    f"{waits['database_locked']}; max {waits['audit_wait_max_ms']:.0f} ms; "
+                    f"store reads p99 {waits['read_wait_p99_ms'] or 0:.0f} ms; "
+                    f"{waits['sign_ins']} sign-ins, p99 {waits['sign_in_p99_ms'] or 0:.0f} ms "
+                    "(argon2 included)"),
         Measurement("ingest_append_share", "Ingest of 1 % appended rows / a full load", "%",
                     value=100 * append["append_seconds"] / append["full_seconds"],
                     note=f"{append['rows_appended']:,} rows appended: "
