@@ -44,6 +44,10 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     ],
 }
 
+# Pages about the feeds and the system, not the threat picture: the shared filters do nothing
+# there, so the sidebar does not offer them.
+PAGES_WITHOUT_FILTERS = frozenset({"data_health", "admin"})
+
 
 def navigation_pages(viewer: Viewer | None) -> dict[str, list[st.Page]]:
     """The pages ``viewer`` may open (all of them, hidden, before sign-in: a deep link keeps
@@ -75,7 +79,8 @@ with st.sidebar:
             f"up to {viewer.max_tlp}")
     st.button("Sign out", key="sign_out", icon=":material/logout:",
               on_click=sign_out, args=(store, config))
-filters = render_filter_sidebar(config, context.today, viewer.aggregates_only)
+filters = render_filter_sidebar(config, context.today, viewer.aggregates_only,
+                                shown=navigation.url_path not in PAGES_WITHOUT_FILTERS)
 auto_refresh(context)
 render_marking_banner(marking_slot, marking_on_screen(context, filters))
 cautioned = [config.taxonomy.categories[key].label for key in filters.categories

@@ -457,6 +457,7 @@ def _sign_in_guard(security: SecuritySettings) -> SignInGuard:
 
 PENDING_KEY = "pending_filter_changes"
 RESET_KEY = "filters_reset_requested"
+HIDDEN_KEY = "filters_were_hidden"
 LOADED_KEY = "filters_loaded_from_url"
 FILTERS_KEY = "filters"
 
@@ -575,11 +576,19 @@ def _request_reset() -> None:
     st.session_state[RESET_KEY] = True
 
 
-def render_filter_sidebar(config: ProjectConfig, today: date, aggregates_only: bool = False
-                          ) -> Filters:
+def render_filter_sidebar(config: ProjectConfig, today: date, aggregates_only: bool = False,
+                          shown: bool = True) -> Filters:
     """Draw the shared filters (FILTER_FIELDS) in the sidebar and return what they say (for
-    an aggregates-only viewer, only the filters their release can answer)."""
+    an aggregates-only viewer, only the filters their release can answer). A page they do not
+    apply to (``shown=False``) draws none and keeps them, and the URL, for the next page."""
     state = st.session_state
+    if not shown:
+        # Streamlit forgets an undrawn widget's value: the filters live on in FILTERS_KEY and
+        # are put back into the widgets when a page draws them again.
+        state[HIDDEN_KEY] = True
+        return current_filters()
+    if state.pop(HIDDEN_KEY, False) and FILTERS_KEY in state:
+        _filters_to_widgets(state[FILTERS_KEY], today)
     if not state.get(LOADED_KEY):
         from_url = {key: st.query_params.get_all(key) for key in st.query_params}
         _filters_to_widgets(from_query_params(from_url, config.vocabularies()), today)

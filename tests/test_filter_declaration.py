@@ -307,3 +307,20 @@ def test_reset_returns_every_page_to_the_defaults_and_the_url_to_bare(
     assert dict(at.query_params) == {}
     at.run()  # and the page stays reset on its next run
     assert not at.exception and at.session_state["filters"] == Filters()
+
+
+def test_data_health_and_administration_offer_no_threat_filters_and_keep_them(
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(ingested_ri, monkeypatch, {"period": "90d", "categories": "narcotics"},
+                  role="admin")
+    for page in ("pages/data_health.py", "pages/admin.py"):
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert sidebar_widgets(at) == {}
+        assert not any(button.key == "filter_reset" for button in at.sidebar.button)
+        assert dict(at.query_params) == {"period": "90d", "categories": "narcotics"}
+    at.switch_page("pages/overview.py").run()  # the filters come back as they were
+    assert not at.exception, at.exception
+    assert at.selectbox(key="filter_period").value == "90d"
+    assert at.multiselect(key="filter_categories").value == ["narcotics"]
+    assert at.session_state["filters"] == Filters(period="90d", categories=("narcotics",))
