@@ -6,12 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from dashboard.pagemodels.admin import AUDIT_ACTIONS, accounts_view, audit_view, review_view
+from dashboard.pagemodels.admin import (
+    ACTION_NAMES,
+    AUDIT_ACTIONS,
+    accounts_view,
+    audit_view,
+    review_view,
+)
 from page_glue import audited_download, engine, load_context
 
 context = load_context()
 store = engine(context.store_url)
 security = context.config.settings.security
+center_names = context.config.labels["center"]
 
 st.title("Administration")
 st.caption("The audit trail is append-only: the store refuses to change or delete it. Records "
@@ -25,22 +32,23 @@ with trail:
     days = controls[0].date_input("Between", (today - timedelta(days=7), today),
                                   key="audit_days", max_value=today)
     start, end = (days if isinstance(days, tuple) and len(days) == 2 else (today, today))
-    actions = controls[1].multiselect("Action", AUDIT_ACTIONS, key="audit_actions")
+    actions = controls[1].multiselect("Action", AUDIT_ACTIONS, format_func=ACTION_NAMES.__getitem__,
+                                      key="audit_actions")
     who = controls[2].text_input("User contains", key="audit_user")
     trail_view = audit_view(store, start, end, actions, who)
     rows = trail_view.rows
     st.caption(f"{rows.height:,} audit rows from {start} to {end} (UTC), newest first.")
     st.dataframe(rows, hide_index=True, width="stretch", key="audit_rows",
-                 column_config={"at": st.column_config.DatetimeColumn(
-                     "When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-                     "detail": st.column_config.TextColumn("Detail", width="large")})
+                 column_config={"Entry": st.column_config.NumberColumn(format="%d"),
+                                "Rows": st.column_config.TextColumn(alignment="right"),
+                                "Detail": st.column_config.TextColumn(width="large")})
     audited_download(context, "Export audit rows (CSV)", trail_view.csv, trail_view.csv_name,
                      rows=rows.height, key="audit_csv")
 
 with review:
     within = st.number_input("Falling due within (days)", 0, 3650, 30, step=30,
                              key="review_within")
-    due = review_view(store, int(within), datetime.now(UTC))
+    due = review_view(store, int(within), datetime.now(UTC), center_names)
     cards = st.columns(3)
     cards[0].metric("Past review date", f"{due.past_review:,}")
     cards[1].metric(f"Due within {within} days", f"{due.due_soon:,}")
@@ -48,12 +56,11 @@ with review:
     if due.due.is_empty():
         st.success("No record falls due for review in that window.")
     else:
-        st.dataframe(due.due, hide_index=True, width="stretch", key="review_rows",
-                     column_config={
-                         "entered_at": st.column_config.DatetimeColumn("Entered (UTC)"),
-                         "review_by": st.column_config.DatetimeColumn("Review by (UTC)")})
+        st.dataframe(due.due, hide_index=True, width="stretch", key="review_rows")
 
 with users:
-    st.dataframe(accounts_view(store), hide_index=True, width="stretch", key="user_rows")
+    st.dataframe(accounts_view(store, center_names), hide_index=True, width="stretch",
+                 key="user_rows",
+                 column_config={"Failed attempts": st.column_config.NumberColumn(format="%d")})
     st.caption("Manage accounts with `threat-picture users add|list|disable|enable|"
                "reset-password`; single sign-on accounts appear after their first sign-in.")

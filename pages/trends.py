@@ -101,7 +101,8 @@ else:
                               "ratio", "p_value", "adjusted_p"),
         hide_index=True, width="stretch", key="anomaly_table",
         column_config={
-            "level": "Series of", "series": st.column_config.TextColumn("Series", width="medium"),
+            # No set width: the column fits its longest name ('Category · Region').
+            "level": "Series of", "series": st.column_config.TextColumn("Series"),
             "start": st.column_config.DateColumn("From"),
             "end": st.column_config.DateColumn("To"),
             "incidents": st.column_config.NumberColumn("Observed", format="localized"),
@@ -144,8 +145,10 @@ if page.rhythm is not None:
     st.plotly_chart(page.rhythm, width="stretch", key="trend_rhythm", config=PLOTLY_CONFIG)
 
 st.subheader("Category by region")
-st.caption("Dashed: baseline; red rings: anomalies of a category within a region. Select "
-           "points in a cell to narrow every page to that category and region.")
+st.caption("Each row shares one scale, labelled on its left: a category compared across the "
+           "regions (scales differ from row to row). Dashed: baseline; red rings: anomalies of a "
+           "category within a region. Select points in a cell to narrow every page to that "
+           "category and region.")
 picked = st.plotly_chart(page.cells_chart, width="stretch", key="trend_cells",
                          config=PLOTLY_CONFIG, on_select="rerun",
                          selection_mode=("points", "box"))

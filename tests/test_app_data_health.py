@@ -40,28 +40,29 @@ def test_data_health_shows_store_counts(app: AppTest) -> None:
     assert _metric(app, "Rows quarantined") == "11"
     assert _metric(app, "Locations flagged") == "1"
     assert _metric(app, "Cross-center duplicates") == "1"
-    per_center = _table_with(app, "duplicate_reports")
-    assert per_center.set_index("center_id").loc["rifc", "quarantined"] == 8
-    freshness = _table_with(app, "connector_kind")
-    assert sorted(freshness["connector_kind"]) == ["csv", "csv", "ndjson", "ndjson"]
+    per_center = _table_with(app, "Duplicates")
+    assert per_center.set_index("Center").loc["Rhode Island Fusion Center", "Quarantined"] == 8
+    freshness = _table_with(app, "Format")
+    assert sorted(freshness["Format"]) == ["csv", "csv", "ndjson", "ndjson"]
 
 
 def test_quarantine_filters_narrow_the_rows(app: AppTest) -> None:
-    rows = _table_with(app, "raw_record")
+    rows = _table_with(app, "Raw record")
     assert len(rows) == 11
     app.multiselect(key="quarantine_centers").set_value(["prov"]).run()
-    rows = _table_with(app, "raw_record")
-    assert sorted(rows["row_number"]) == [3, 4, 6]
+    rows = _table_with(app, "Raw record")
+    assert sorted(rows["Row/line"]) == [3, 4, 6]
+    assert set(rows["Center"]) == {"Providence Regional Intelligence Center"}
     app.text_input(key="quarantine_search").input("maximum").run()
-    rows = _table_with(app, "raw_record")
-    assert rows["reason"].tolist() == ["severity: above the maximum 5"]
+    rows = _table_with(app, "Raw record")
+    assert rows["Reason"].tolist() == ["severity: above the maximum 5"]
     assert any("1 of 11 quarantined rows" in caption.value for caption in app.caption)
 
 
 def test_feed_text_is_shown_as_text_not_markup(app: AppTest) -> None:
     # The only place feed text reaches the page is a dataframe cell, which renders text.
-    rows = _table_with(app, "raw_record")
-    assert rows["raw_record"].str.contains("<img src=x onerror=alert(1)>", regex=False).any()
+    rows = _table_with(app, "Raw record")
+    assert rows["Raw record"].str.contains("<img src=x onerror=alert(1)>", regex=False).any()
     assert all("<img" not in markdown.value for markdown in app.markdown)
 
 
@@ -69,7 +70,8 @@ def test_sidebar_says_how_fresh_each_center_is(app: AppTest) -> None:
     # The lines are Markdown with their text escaped (a center id is config text).
     freshness = " ".join(caption.value for caption in app.sidebar.caption).replace("\\", "")
     assert "Data as of" in freshness
-    assert "prov:" in freshness and "rifc:" in freshness
+    assert "Providence Regional Intelligence Center:" in freshness
+    assert "Rhode Island Fusion Center:" in freshness
 
 
 def test_empty_store_says_how_to_load_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -289,7 +289,7 @@ def test_derived_columns_are_the_declared_ones(ingested_ri: tuple[Path, str]) ->
 
 
 @pytest.mark.parametrize("page", ["overview", "map", "trends", "centers", "coverage",
-                                  "data_health", "briefing", "admin"])
+                                  "briefing"])
 def test_reset_returns_every_page_to_the_defaults_and_the_url_to_bare(
         ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, page: str) -> None:
     # Issue 14: writing the drawn widgets' values raised StreamlitWidgetAlreadyInstantiatedError.

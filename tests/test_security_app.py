@@ -92,7 +92,7 @@ def test_partner_is_not_offered_analyst_pages(ingested_ri: tuple[Path, str],
         analyst.switch_page("pages/admin.py")
     at = open_app(ingested_ri, monkeypatch, WINTER_2025, role="admin", page="pages/admin.py")
     assert _titles(at) == ["Administration"]
-    assert "sign_in" in table_with(at, "action")["action"].tolist()
+    assert "Sign in" in table_with(at, "Action")["Action"].tolist()
 
 
 def test_partner_link_to_a_small_county_leaks_nothing(ingested_ri: tuple[Path, str],

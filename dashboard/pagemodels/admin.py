@@ -1,8 +1,9 @@
-"""The Administration page's model: the audit trail, records due for review, accounts."""
+"""The Administration page's model: the audit trail, records due for review, accounts, in the
+tables the page shows (human headers, centers by their configured names, "—" for no value)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
@@ -11,9 +12,27 @@ import sqlalchemy as sa
 
 from dashboard.security import accounts, audit
 from dashboard.security.retention import due_for_review
-from dashboard.views.export import to_safe_csv
+from dashboard.views.export import download_name, to_safe_csv
+from dashboard.views.health import count_text, display_table
 
 AUDIT_ACTIONS = list(audit.ACTIONS)
+ACTION_NAMES = {action: action.replace("_", " ").capitalize() for action in audit.ACTIONS}
+AUDIT_HEADERS = {"audit_id": "Entry", "at": "When (UTC)", "username": "User",
+                 "action": "Action", "page": "Where", "rows": "Rows",
+                 "detail": "Detail"}
+REVIEW_HEADERS = {"table_name": "Record", "center_id": "Center", "record_id": "Id",
+                  "tlp": "Marking", "entered_at": "Entered (UTC)",
+                  "review_by": "Review by (UTC)"}
+RECORD_KINDS = {"incidents": "Incident", "products": "Product"}
+ACCOUNT_HEADERS = {
+    "username": "User name", "display_name": "Display name", "role": "Role",
+    "center_id": "Center", "max_tlp": "Up to", "need_to_know": "Need to know",
+    "auth_method": "Signs in with", "disabled": "Disabled",
+    "last_sign_in_at": "Last sign-in (UTC)", "locked_until": "Locked until (UTC)",
+    "failed_attempts": "Failed attempts", "created_at": "Created (UTC)"}
+AUTH_METHODS = {"local": "Password", "oidc": "Single sign-on"}
+ROLE_NAMES = {"admin": "Admin", "leadership": "Leadership", "analyst": "Analyst",
+              "partner": "Partner"}
 
 
 @dataclass(frozen=True)
@@ -25,14 +44,30 @@ class AuditView:
 
 def audit_view(engine: sa.Engine, start: date, end: date, actions: Sequence[str],
                user_contains: str) -> AuditView:
-    """Audit rows between two days (UTC), of some actions and users, newest first."""
+    """Audit rows between two days (UTC), of some actions and users, newest first; the CSV
+    holds what the table shows (no value: an empty cell) and its name the dates and
+    filters."""
     rows = audit.audit_frame(engine, since=datetime.combine(start, time.min, UTC),
                              until=datetime.combine(end, time.max, UTC))
     if actions:
         rows = rows.filter(pl.col("action").is_in(list(actions)))
     if user_contains:
         rows = rows.filter(pl.col("username").str.contains(user_contains, literal=True))
-    return AuditView(rows, to_safe_csv(rows), f"audit_{start}_{end}.csv")
+    rows = rows.with_columns(
+        pl.col("action").replace(ACTION_NAMES),
+        # A page's url path or a download's key ('data_health' -> 'Data health'), or how
+        # someone signed in.
+        pl.when(pl.col("page").is_in(list(AUTH_METHODS))).then(pl.col("page").replace(
+            AUTH_METHODS)).otherwise(_humanised(pl.col("page"))).alias("page"))
+
+    seconds = "%Y-%m-%d %H:%M:%S"
+    shown = display_table(rows.with_columns(count_text("rows")), AUDIT_HEADERS,
+                          time_format=seconds)
+    # The CSV: the same cells, counts as numbers and empty where the table shows "—".
+    exported = display_table(rows, AUDIT_HEADERS, missing="", time_format=seconds)
+    name = download_name("audit", f"{start}-to-{end}", [
+        *sorted(actions), *([f"user-{user_contains}"] if user_contains else [])])
+    return AuditView(shown, to_safe_csv(exported), name)
 
 
 @dataclass(frozen=True)
@@ -42,12 +77,27 @@ class ReviewView:
     due_soon: int
 
 
-def review_view(engine: sa.Engine, within_days: int, now: datetime) -> ReviewView:
+def review_view(engine: sa.Engine, within_days: int, now: datetime,
+                center_names: Mapping[str, str] | None = None) -> ReviewView:
     """Records falling due for 28 CFR Part 23 review within ``within_days``."""
     due = due_for_review(engine, within_days=within_days)
     past = due.filter(pl.col("review_by") <= now).height
-    return ReviewView(due, past, due.height - past)
+    shown = due.with_columns(
+        pl.col("table_name").replace(RECORD_KINDS),
+        pl.col("center_id").replace(dict(center_names or {})))
+    return ReviewView(display_table(shown, REVIEW_HEADERS), past, due.height - past)
 
 
-def accounts_view(engine: sa.Engine) -> pl.DataFrame:
-    return accounts.list_users(engine)
+def accounts_view(engine: sa.Engine, center_names: Mapping[str, str] | None = None
+                  ) -> pl.DataFrame:
+    users = accounts.list_users(engine).with_columns(
+        pl.col("role").replace(ROLE_NAMES), pl.col("auth_method").replace(AUTH_METHODS),
+        pl.col("center_id").replace(dict(center_names or {})),
+        pl.col("last_sign_in_at").dt.strftime("%Y-%m-%d %H:%M").fill_null("never"))
+    return display_table(users, ACCOUNT_HEADERS)
+
+
+def _humanised(words: pl.Expr) -> pl.Expr:
+    """'data_health' -> 'Data health'."""
+    spaced = words.str.replace_all("_", " ")
+    return spaced.str.slice(0, 1).str.to_uppercase() + spaced.str.slice(1)

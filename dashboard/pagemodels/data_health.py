@@ -1,12 +1,14 @@
 """The Data health page's model: rows per center, feed freshness, quarantine, flagged
-locations and duplicate links, as the viewer's class may see them."""
+locations and duplicate links, as the viewer's class may see them, in the tables and chart the
+page shows (human headers, centers by their configured names, "—" for no value)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.analytics.health import (
@@ -18,36 +20,114 @@ from dashboard.analytics.health import (
 )
 from dashboard.frames import HealthFrames
 from dashboard.security.policy import VisibilityClass, health_view
+from dashboard.settings import ProjectConfig
+from dashboard.views.health import display_table, rows_per_center_figure
+
+CENTER_KINDS = {"state": "State", "urban_area": "Urban area", "regional": "Regional"}
+GEO_FLAGS = {"outside_state": "Outside the state", "county_mismatch": "County mismatch"}
+COUNTY_SOURCES = {"feed": "Feed", "coordinates": "Coordinates"}
+PER_CENTER_HEADERS = {
+    "name": "Center", "kind": "Kind", "incidents": "Incidents", "products": "Products",
+    "quarantined": "Quarantined", "flagged_locations": "Flagged", "duplicate_reports": "Duplicates"}
+FRESHNESS_HEADERS = {
+    "center_id": "Center", "source_name": "Source", "table_name": "Table",
+    "connector_kind": "Format", "last_checked_at": "Last checked (UTC)",
+    "last_loaded_at": "Last changed (UTC)", "hours_since_load": "Age (h)",
+    "rows_read": "Rows read", "rows_rejected": "Rejected", "location": "Location"}
+FAILED_HEADERS = {"center_id": "Center", "source_name": "Source", "table_name": "Table",
+                  "failed_at": "Failed (UTC)", "error": "Error"}
+QUARANTINE_SUMMARY_HEADERS = {
+    "center_id": "Center", "source_name": "Source", "field": "Failing field", "rows": "Rows",
+    "first_row": "First row/line", "example_reason": "Example reason"}
+QUARANTINE_HEADERS = {
+    "center_id": "Center", "source_name": "Source", "row_number": "Row/line",
+    "field": "Failing field", "reason": "Reason", "value": "Value", "location": "File",
+    "raw_record": "Raw record"}
+FLAGGED_HEADERS = {
+    "center_id": "Center", "incident_id": "Incident", "occurred_at": "Occurred (UTC)",
+    "category": "Category", "county_fips": "County", "latitude": "Latitude",
+    "longitude": "Longitude", "geo_flag": "Flag", "county_source": "County from"}
+LINK_HEADERS = {
+    "center_id": "Center", "incident_id": "Incident", "duplicate_of_center_id": "Duplicate of",
+    "duplicate_of_incident_id": "Its incident", "distance_km": "Apart (km)",
+    "minutes_apart": "Apart (minutes)", "category": "Category",
+    "occurred_at": "Occurred (UTC)", "county_fips": "County"}
 
 
 @dataclass(frozen=True)
 class DataHealthPage:
-    per_center: pl.DataFrame
+    per_center: pl.DataFrame  # keys and counts, centers by their configured names
+    per_center_table: pl.DataFrame
+    per_center_chart: go.Figure
     totals: dict[str, int]  # incidents, products, quarantined, flagged_locations, duplicates
     freshness: pl.DataFrame
-    quarantine: pl.DataFrame
+    quarantine: pl.DataFrame  # the rows as stored (what the page's filters narrow)
     quarantine_summary: pl.DataFrame | None  # None: nothing quarantined
+    quarantine_centers: dict[str, str]  # the quarantine filter's centers: id -> name
+    quarantine_fields: list[str]
     flagged: pl.DataFrame
     links: pl.DataFrame
     failed: pl.DataFrame  # sources whose latest run failed, with the error
+    center_names: dict[str, str]
 
     def quarantine_rows(self, centers: Sequence[str], fields: Sequence[str],
                         search: str) -> pl.DataFrame:
-        """The quarantined rows the page's own filters leave."""
-        return filter_quarantine(self.quarantine, list(centers), list(fields), search)
+        """The quarantined rows the page's own filters leave, as the page shows them."""
+        rows = filter_quarantine(self.quarantine, list(centers), list(fields), search)
+        return display_table(_named(rows, self.center_names, "center_id"), QUARANTINE_HEADERS)
 
 
-def data_health_page(visibility: VisibilityClass, health: HealthFrames,
-                     now: datetime) -> DataHealthPage:
+def data_health_page(visibility: VisibilityClass, health: HealthFrames, now: datetime,
+                     config: ProjectConfig | None = None) -> DataHealthPage:
+    """Everything the Data health page shows to ``visibility``; names (centers, categories,
+    counties) from ``config`` when given, else the centers' names as stored."""
     frames = health_view(visibility, health)
     per_center = rows_per_center(frames)
+    names = dict(zip(per_center["center_id"], per_center["name"], strict=True))
+    labels: Mapping[str, Mapping[str, str]] = config.labels if config is not None else {}
+    names |= labels.get("center", {})
+    per_center = _named(per_center.drop("name"), names, "center_id", alias="name").select(
+        "center_id", "name", pl.exclude("center_id", "name")).sort("name")
     totals = per_center.select("incidents", "products", "quarantined", "flagged_locations",
                                "duplicate_reports").sum().row(0, named=True)
+    quarantine = frames.quarantine
+    centers = sorted(quarantine["center_id"].unique(), key=lambda key: names.get(key, key))
+
+    def shown(frame: pl.DataFrame, headers: Mapping[str, str]) -> pl.DataFrame:
+        return display_table(_named(frame, names, "center_id", "duplicate_of_center_id")
+                             .with_columns(_coded(frame, labels)), headers)
+
     return DataHealthPage(
-        per_center=per_center, totals={name: int(value or 0) for name, value in totals.items()},
-        freshness=source_freshness(frames, now), quarantine=frames.quarantine,
-        quarantine_summary=None if frames.quarantine.is_empty()
-        else quarantine_by_field(frames.quarantine),
-        flagged=frames.flagged.sort("occurred_at", descending=True),
-        links=frames.links.sort("occurred_at", descending=True),
-        failed=failed_sources(frames))
+        per_center=per_center,
+        per_center_table=display_table(
+            per_center.with_columns(pl.col("kind").replace(CENTER_KINDS)), PER_CENTER_HEADERS),
+        per_center_chart=rows_per_center_figure(per_center),
+        totals={name: int(value or 0) for name, value in totals.items()},
+        freshness=shown(source_freshness(frames, now), FRESHNESS_HEADERS).sort(
+            "Center", "Source"),
+        quarantine=quarantine,
+        quarantine_summary=None if quarantine.is_empty()
+        else shown(quarantine_by_field(quarantine), QUARANTINE_SUMMARY_HEADERS),
+        quarantine_centers={key: names.get(key, key) for key in centers},
+        quarantine_fields=sorted(quarantine["field"].unique()),
+        flagged=shown(frames.flagged.sort("occurred_at", descending=True), FLAGGED_HEADERS),
+        links=shown(frames.links.sort("occurred_at", descending=True), LINK_HEADERS),
+        failed=shown(failed_sources(frames), FAILED_HEADERS),
+        center_names=names)
+
+
+def _named(frame: pl.DataFrame, names: Mapping[str, str], *columns: str,
+           alias: str | None = None) -> pl.DataFrame:
+    """Center ids in ``columns`` replaced by the centers' names (an unknown id stays)."""
+    return frame.with_columns(
+        pl.col(column).replace_strict(names, default=pl.col(column), return_dtype=pl.String)
+        .alias(alias or column) for column in columns if column in frame.columns)
+
+
+def _coded(frame: pl.DataFrame, labels: Mapping[str, Mapping[str, str]]) -> list[pl.Expr]:
+    """Codes in ``frame`` (category, county, location flag) replaced by their names."""
+    vocabularies = {"category": labels.get("category", {}), "county_fips": labels.get(
+        "county", {}), "geo_flag": GEO_FLAGS, "county_source": COUNTY_SOURCES}
+    return [pl.col(column).replace_strict(dict(names), default=pl.col(column),
+                                          return_dtype=pl.String)
+            for column, names in vocabularies.items() if column in frame.columns]

@@ -20,7 +20,7 @@ from dashboard.analytics.trends import (
     hour_weekday_counts,
     series_view,
 )
-from dashboard.pagemodels.common import release_note
+from dashboard.pagemodels.common import download_file_name, release_note
 from dashboard.security.audience import ViewData
 from dashboard.settings import ProjectConfig
 from dashboard.views.export import to_safe_csv
@@ -57,6 +57,13 @@ class TrendsPage:
     compstat_csv_name: str
     rhythm: go.Figure | None  # None: the release has no time of day (partners)
     note: str | None
+
+
+def compstat_download(shown: pl.DataFrame, by: str) -> bytes:
+    """The CompStat table as the page shows it: its headers, changes in % to one decimal."""
+    headers = {"name": COMPSTAT_BY[by], by: f"{COMPSTAT_BY[by]} id"} | compstat_column_names()
+    return to_safe_csv(shown.rename(headers), decimals={
+        header: 1 for column, header in headers.items() if column.endswith("_pct")})
 
 
 def splits_for(data: ViewData) -> list[str]:
@@ -115,7 +122,7 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
         period=period, series=view, series_chart=series_chart, cells=cells,
         cells_chart=cells_chart, anomalies=found, compstat_table=table, compstat=shown,
         compstat_totals=compstat_totals(table),
-        compstat_csv=to_safe_csv(shown.rename(compstat_column_names())),
-        compstat_csv_name=f"compstat_{'region' if by == 'region_id' else 'category'}_"
-                          f"{period.end}.csv",
+        compstat_csv=compstat_download(shown, by),
+        compstat_csv_name=download_file_name(
+            f"compstat_by_{'region' if by == 'region_id' else 'category'}", period, selection),
         rhythm=rhythm, note=release_note(config, data, selection, period))

@@ -35,6 +35,9 @@ METHOD_NAMES = {"poisson": "Poisson", "negative_binomial": "negative binomial"}
 CORRECTION_NAMES = {"benjamini_hochberg": "Benjamini-Hochberg (false discovery rate)",
                     "bonferroni": "Bonferroni (family-wise error)", "none": "no correction"}
 WINDOW_UNITS = {"day": "days", "week": "weeks", "month": "months"}
+SMALL_MULTIPLES_TEXT_CHARS = 150  # characters across a page-wide grid's column titles
+ROW_TITLE_CHARS = 24  # a row title's line, in the 200 px left margin
+SMALL_MULTIPLE_ROW_PX = 84
 
 
 def series_label(key: str, labels: Mapping[str, str]) -> str:
@@ -175,8 +178,10 @@ def hour_weekday_figure(counts: pl.DataFrame, title: str, height: int = 330) -> 
 def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, str],
                            region_labels: Mapping[str, str], granularity: Granularity,
                            title: str) -> go.Figure:
-    """A grid of small series: a row per category, a column per region (each with its own
-    y scale, so a small series' shape shows), dashed baselines and rings on anomalies."""
+    """A grid of small series: a row per category, a column per region, dashed baselines and
+    rings on anomalies. A row's cells share one y scale (one category compared across the
+    regions; labelled once, on the left), and every cell the time axis (labelled once, at the
+    bottom); scales differ between rows, so a rare category's shape still shows."""
     if cells.is_empty():
         return _empty(go.Figure(), title, "No incidents under these filters in the period.", 300)
     parts = cells.with_columns(
@@ -186,9 +191,11 @@ def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, st
     categories = _ordered(parts["category"].unique().to_list(), category_labels)
     regions = _ordered(parts["region_id"].unique().to_list(), region_labels)
     figure = make_subplots(
-        rows=len(categories), cols=len(regions), shared_xaxes=True,
-        horizontal_spacing=0.012, vertical_spacing=min(0.02, 0.6 / max(len(categories), 1)),
-        column_titles=[_wrapped(plotly_text(region_labels.get(r, r))) for r in regions],
+        rows=len(categories), cols=len(regions), shared_xaxes="all", shared_yaxes="rows",
+        horizontal_spacing=0.015, vertical_spacing=min(0.025, 0.6 / max(len(categories), 1)),
+        # Full names, broken into lines that fit a column of a page-wide chart.
+        column_titles=[_wrapped(plotly_text(region_labels.get(r, r)),
+                                SMALL_MULTIPLES_TEXT_CHARS // len(regions)) for r in regions],
     )
     scatter = go.Scattergl if cells.height * 3 > WEBGL_POINTS else go.Scatter
     for row, category in enumerate(categories, start=1):
@@ -196,55 +203,89 @@ def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, st
             rows = parts.filter((pl.col("category") == category)
                                 & (pl.col("region_id") == region)).sort("bucket_start")
             if rows.is_empty():
+                # On the page, not on the cell's axes: plotly places a matched axis' "domain"
+                # reference in the wrong cell.
+                x_domain, y_domain = (figure.layout[_axis_name(letter, row, col, regions)].domain
+                                      for letter in "xy")
+                figure.add_annotation(text="no incidents", showarrow=False, xref="paper",
+                                      yref="paper", x=sum(x_domain) / 2, y=sum(y_domain) / 2,
+                                      font={"size": 10, "color": BASELINE_COLOUR})
                 continue
-            custom = [[category, region, str(s), str(e)] for s, e in
-                      rows.select("start", "end").iter_rows()]
-            name = plotly_text(f"{category_labels.get(category, category)} · "
-                           f"{region_labels.get(region, region)}")
-            when = _bucket_text(rows, granularity)
-            figure.add_trace(scatter(
-                x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(),
-                mode="lines+markers", line={"color": LINE_COLOUR, "width": 1.3},
-                marker={"size": 3}, showlegend=False, customdata=custom,
-                text=[f"{w}: {_count(n)}" for w, n in zip(when, rows["incidents"], strict=True)],
-                hovertemplate=f"{name}<br>%{{text}}<extra></extra>",
-            ), row=row, col=col)
-            figure.add_trace(scatter(
-                x=rows["bucket_start"].to_list(), y=rows["expected"].to_list(), mode="lines",
-                line={"color": BASELINE_COLOUR, "width": 1, "dash": "dash"}, showlegend=False,
-                hoverinfo="skip", customdata=custom,
-            ), row=row, col=col)
-            flagged = rows.filter(pl.col("anomaly"))
-            if not flagged.is_empty():
-                figure.add_trace(go.Scatter(
-                    x=flagged["bucket_start"].to_list(), y=flagged["incidents"].to_list(),
-                    mode="markers", showlegend=False,
-                    marker={"symbol": "circle-open", "size": 10, "color": ANOMALY_COLOUR,
-                            "line": {"width": 2}},
-                    customdata=[[category, region, str(s), str(e)] for s, e in
-                                flagged.select("start", "end").iter_rows()],
-                    text=[f"{n:,} vs {x:,.1f} expected, p = {p:.2g}" for n, x, p in
-                          flagged.select("incidents", "expected", "p_value").iter_rows()],
-                    hovertemplate=f"<b>Anomaly</b> · {name}<br>%{{text}}<extra></extra>",
-                ), row=row, col=col)
+            _add_cell(figure, scatter, rows, category, region, category_labels, region_labels,
+                      granularity, row, col)
     for row, category in enumerate(categories, start=1):
-        first_axis = (row - 1) * len(regions) + 1  # the row's first subplot
-        axis = "y domain" if first_axis == 1 else f"y{first_axis} domain"
-        figure.add_annotation(text=plotly_text(category_labels.get(category, category)),
-                              xref="paper", x=-0.035, xanchor="right", yref=axis, y=0.5,
-                              showarrow=False, font={"size": 11})
-    figure.update_yaxes(rangemode="tozero", tickfont={"size": 8}, nticks=3)
-    figure.update_xaxes(tickfont={"size": 9}, nticks=4)
-    figure.update_annotations(font_size=11)
+        y_domain = figure.layout[_axis_name("y", row, 1, regions)].domain
+        figure.add_annotation(text=_wrapped(plotly_text(category_labels.get(category, category)),
+                                            ROW_TITLE_CHARS),
+                              xref="paper", x=0, xshift=-30, xanchor="right", align="right",
+                              yref="paper", y=sum(y_domain) / 2, showarrow=False,
+                              font={"size": 12}, name="row title")
+    starts = cells["bucket_start"].unique().sort()
+    span_days = (starts[-1] - starts[0]).days
+    # A set date range: a cell without data (or one bucket) would otherwise widen the shared
+    # time axis to plotly's default range.
+    pad = timedelta(days=max(span_days * 0.04, 1))
+    figure.update_xaxes(type="date", range=[starts[0] - pad, starts[-1] + pad],
+                        tickfont={"size": 10}, nticks=4,
+                        tickformat="%b %Y" if span_days > 180 else "%d %b")
+    # autorange said outright: with the x range set, plotly would otherwise give every row
+    # the first row's y range.
+    figure.update_yaxes(autorange=True, rangemode="tozero", tickfont={"size": 9}, nticks=3,
+                        tickformat=",")
+    figure.update_annotations(font_size=12, selector={"yanchor": "bottom"})  # column titles
     figure.update_layout(
-        title={"text": title, "font": {"size": 15}}, height=70 + 78 * len(categories),
-        margin={"l": 190, "r": 10, "t": 110, "b": 10},
+        title={"text": title, "font": {"size": 15}}, height=80 + SMALL_MULTIPLE_ROW_PX
+        * len(categories), margin={"l": 200, "r": 10, "t": 120, "b": 10},
     )
     return figure
 
 
-def _wrapped(title: str, width: int = 16) -> str:
-    """A column title broken into lines of about ``width`` characters (plotly's <br>)."""
+def _axis_name(letter: str, row: int, col: int, regions: Sequence[str]) -> str:
+    """The layout key ('yaxis', 'yaxis7', ...) of a grid cell's axis."""
+    number = (row - 1) * len(regions) + col
+    return f"{letter}axis" if number == 1 else f"{letter}axis{number}"
+
+
+def _add_cell(figure: go.Figure, scatter: type[go.Scatter] | type[go.Scattergl],
+              rows: pl.DataFrame, category: str, region: str,
+              category_labels: Mapping[str, str], region_labels: Mapping[str, str],
+              granularity: Granularity, row: int, col: int) -> None:
+    """One cell's incidents, dashed baseline and anomaly rings."""
+    custom = [[category, region, str(s), str(e)]
+              for s, e in rows.select("start", "end").iter_rows()]
+    name = plotly_text(f"{category_labels.get(category, category)} · "
+                       f"{region_labels.get(region, region)}")
+    when = _bucket_text(rows, granularity)
+    figure.add_trace(scatter(
+        x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(),
+        mode="lines+markers", line={"color": LINE_COLOUR, "width": 1.3},
+        marker={"size": 3}, showlegend=False, customdata=custom,
+        text=[f"{w}: {_count(n)}" for w, n in zip(when, rows["incidents"], strict=True)],
+        hovertemplate=f"{name}<br>%{{text}}<extra></extra>",
+    ), row=row, col=col)
+    figure.add_trace(scatter(
+        x=rows["bucket_start"].to_list(), y=rows["expected"].to_list(), mode="lines",
+        line={"color": BASELINE_COLOUR, "width": 1, "dash": "dash"}, showlegend=False,
+        hoverinfo="skip", customdata=custom,
+    ), row=row, col=col)
+    flagged = rows.filter(pl.col("anomaly"))
+    if not flagged.is_empty():
+        figure.add_trace(go.Scatter(
+            x=flagged["bucket_start"].to_list(), y=flagged["incidents"].to_list(),
+            mode="markers", showlegend=False,
+            marker={"symbol": "circle-open", "size": 10, "color": ANOMALY_COLOUR,
+                    "line": {"width": 2}},
+            customdata=[[category, region, str(s), str(e)] for s, e in
+                        flagged.select("start", "end").iter_rows()],
+            text=[f"{n:,} vs {x:,.1f} expected, p = {p:.2g}" for n, x, p in
+                  flagged.select("incidents", "expected", "p_value").iter_rows()],
+            hovertemplate=f"<b>Anomaly</b> · {name}<br>%{{text}}<extra></extra>",
+        ), row=row, col=col)
+
+
+def _wrapped(title: str, width: int) -> str:
+    """A title broken into lines of about ``width`` characters (plotly's <br>), every word
+    kept."""
     lines: list[str] = []
     for word in title.split():
         if lines and len(lines[-1]) + 1 + len(word) <= width:
