@@ -3,11 +3,13 @@ filters change the figures, and the URL restores a view."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.views.formatting import markdown_text
 from tests.app_support import metric, open_app, table_with
 
 # The fixture's incidents fall in January-February 2025.
@@ -22,15 +24,56 @@ def _params(at: AppTest, key: str) -> list[str]:
 def test_overview_kpis_for_the_period(ingested_ri: tuple[Path, str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(ingested_ri, monkeypatch, WINTER_2025)
-    assert at.title[0].value == "Statewide picture"
+    assert at.title[0].value == "Statewide picture · 01 Jan 2025 – 28 Feb 2025"
     # R-1, R-2, R-7, P-101, P-104; P-100 repeats R-1 and counts once.
     assert metric(at, "Incidents") == ("5", "+5 (new)")
     assert metric(at, "SARs")[0] == "2"
     assert metric(at, "Products")[0] == "4"
     assert metric(at, "Centers reporting")[0] == "2"
     assert metric(at, "Open quarantine") == ("11", "")  # no comparison for a backlog
-    latest = table_with(at, "title")
-    assert latest["title"].tolist()[0] == "North region narcotics picture"
+    # The latest products, newest first, each opened in full (feed text shown as text).
+    assert [e.label for e in at.expander][:2] == [
+        markdown_text("15 Feb · North region narcotics picture"),
+        markdown_text("01 Feb · Statewide cyber threat assessment")]
+    opened = at.expander[0].markdown[0].value.split("\n\n")
+    assert opened[0] == f"**{markdown_text('North region narcotics picture')}**"
+    assert markdown_text("15 Feb 2025 · Providence Regional Intelligence Center · Threat "
+                         "assessment · TLP:GREEN") in opened
+    assert markdown_text("Pill seizures in Bristol and Providence.") in opened
+
+
+def test_overview_heading_says_what_the_filters_show(
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(ingested_ri, monkeypatch, {**WINTER_2025, "regions": ["north"],
+                                             "categories": ["narcotics", "gangs"]})
+    assert at.title[0].value == markdown_text(
+        "North region · Narcotics + Gangs · 01 Jan 2025 – 28 Feb 2025")
+    assert markdown_text("Filters: Region: North · Threat category: Narcotics, Gangs") in [
+        m.value for m in at.markdown]
+    at.multiselect(key="filter_regions").set_value([]).run()
+    at.multiselect(key="filter_counties").set_value(["44007"]).run()
+    assert at.title[0].value == markdown_text(
+        "Providence County · Narcotics + Gangs · 01 Jan 2025 – 28 Feb 2025")
+    at.multiselect(key="filter_counties").set_value([]).run()
+    at.multiselect(key="filter_categories").set_value([]).run()
+    assert at.title[0].value == "Statewide picture · 01 Jan 2025 – 28 Feb 2025"
+    assert not any(m.value.startswith("Filters") for m in at.markdown)
+
+
+def test_overview_change_bars_are_labelled_with_their_length(
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(ingested_ri, monkeypatch, WINTER_2025)
+    for key in ("rising_categories", "place_changes"):
+        figure = json.loads(next(c for c in at.get("plotly_chart")
+                                 if key in c.proto.id).proto.spec)
+        bars = figure["data"][0]
+        labels = {a["y"]: a["text"] for a in figure["layout"]["annotations"]
+                  if a.get("yref") == "y" and "→" not in a["text"]}
+        assert {name: int(labels[name].split(" ")[0]) for name in bars["y"]} == dict(
+            zip(bars["y"], bars["x"], strict=True))
+    # Counties by their full names: R-1/P-101 in Providence, R-2 in Kent, P-104 in Providence,
+    # R-7 in Newport, all new in the period.
+    assert sorted(bars["y"]) == ["Bristol", "Kent", "Newport", "Providence"]
 
 
 def test_region_filter_changes_the_kpis_and_the_url(ingested_ri: tuple[Path, str],

@@ -8,6 +8,7 @@ checks the map's county polygons are drawn; saves screenshots as test artifacts.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -87,7 +88,8 @@ def test_overview_region_filter_changes_the_kpis(
     page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)  # type: ignore[attr-defined]
 
     # The link reproduces the view: a new visit to the same URL shows the same figure.
-    open_page(page, page.url, "", heading="Statewide picture")  # type: ignore[attr-defined]
+    # The heading names the region chosen, no longer "Statewide picture" (issue 14).
+    open_page(page, page.url, "", heading=re.compile(r"region · last 90 days$"))  # type: ignore[attr-defined]
     assert int(_kpi(page, "Incidents").replace(",", "")) == regional
     assert_stayed_home(requests, dialogs)
 

@@ -2,8 +2,10 @@
 the AOR overlap matrix and a center's reports against its AOR.
 
 Every trace that stands for one center carries its id in ``customdata[0]``, so a click on it
-(``st.plotly_chart(on_select="rerun")``) can narrow the filters to that center. Every label is
-HTML-escaped: plotly renders a subset of HTML in hover text and annotations.
+(``st.plotly_chart(on_select="rerun")``) can narrow the filters to that center. A center is
+named by its configured name, in full (wrapped where a panel is narrow), never by its id. Every
+label is HTML-escaped: plotly renders a subset of HTML in hover text and annotations. Each panel
+has one y-axis: two measures are two panels, never one panel with two scales.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from html import escape
+from textwrap import wrap
 
 import plotly.graph_objects as go
 import polars as pl
@@ -36,9 +39,18 @@ MAX_HOVER_COUNTIES = 15
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
 
-def center_label(center_id: str) -> str:
-    """A short, escaped label for charts: the center's id in capitals (its acronym)."""
-    return escape(center_id.upper())
+WRAP_CHARS = 24
+
+
+def center_name(names: Mapping[str, str], center_id: str) -> str:
+    """A center's configured name, escaped (its id only when it has none)."""
+    return escape(names.get(center_id, center_id))
+
+
+def wrapped_name(names: Mapping[str, str], center_id: str, width: int = WRAP_CHARS) -> str:
+    """A center's name, escaped, in lines of about ``width`` characters (joined by <br>)."""
+    return "<br>".join(escape(line) for line in wrap(names.get(center_id, center_id), width)
+                       or [""])
 
 
 def _no_data(title: str, message: str) -> go.Figure:
@@ -52,65 +64,61 @@ def _no_data(title: str, message: str) -> go.Figure:
 
 def weekly_activity_figure(weekly: pl.DataFrame, names: Mapping[str, str],
                            center_order: Sequence[str]) -> go.Figure:
-    """Small multiples, one row per center: incidents per week (line) and products per week
-    (bars, right axis). Short first weeks are drawn hollow and say so on hover."""
+    """Small multiples, one row per center: incidents per week (left) and products per week
+    (right), each panel on its own y-axis. Short first weeks are drawn hollow and say so on
+    hover."""
     centers = [c for c in center_order if c in set(weekly["center_id"].to_list())]
     if not centers:
         return _no_data("Incidents and products per week", "No center under these filters.")
-    titles = [f"{center_label(c)} · {escape(names.get(c, c))}" for c in centers]
-    figure = make_subplots(rows=len(centers), cols=1, shared_xaxes=True,
-                           vertical_spacing=min(0.08, 0.35 / len(centers)),
-                           subplot_titles=titles,
-                           specs=[[{"secondary_y": True}] for _ in centers])
+    row_px, gap_px = 110, 46  # each row's panels, and the gap that holds the next row's name
+    plot_px = row_px * len(centers) + gap_px * (len(centers) - 1)
+    figure = make_subplots(rows=len(centers), cols=2, shared_xaxes=True,
+                           horizontal_spacing=0.1, vertical_spacing=gap_px / plot_px,
+                           column_titles=["Incidents per week", "Products per week"])
+    figure.update_annotations(font={"size": 13, "color": "#555"}, yshift=22)
     for row, center_id in enumerate(centers, start=1):
         rows = weekly.filter(pl.col("center_id") == center_id).sort("week_end")
         days = rows["days"].to_list()
         note = [("" if d == 7 else f" (short week: {d} days)") for d in days]
-        custom = [[center_id, start.strftime("%d %b"), end.strftime("%d %b %Y"), n]
+        name = center_name(names, center_id)
+        custom = [[center_id, start.strftime("%d %b"), end.strftime("%d %b %Y"), n, name]
                   for start, end, n in zip(rows["week_start"].to_list(),
                                            rows["week_end"].to_list(), note, strict=True)]
-        # Products go on the primary axis (drawn right) and incidents on the secondary one
-        # (drawn left): plotly paints secondary traces last, so the line stays above the bars.
-        figure.add_trace(go.Bar(
-            x=rows["week_end"].to_list(), y=rows["products"].to_list(), name="Products",
-            marker_color=PRODUCT_COLOUR, opacity=0.35, customdata=custom,
-            showlegend=row == 1, legendgroup="products",
-            hovertemplate="%{customdata[1]} – %{customdata[2]}%{customdata[3]}: "
-                          "%{y:,} products<extra></extra>",
-        ), row=row, col=1, secondary_y=False)
         figure.add_trace(go.Scatter(
             x=rows["week_end"].to_list(), y=rows["incidents"].to_list(), name="Incidents",
             mode="lines+markers", line={"color": INCIDENT_COLOUR, "width": 2},
             marker={"symbol": ["circle" if d == 7 else "circle-open" for d in days],
                     "size": 7},
-            customdata=custom, showlegend=row == 1, legendgroup="incidents",
-            hovertemplate="%{customdata[1]} – %{customdata[2]}%{customdata[3]}: "
-                          "%{y:,} incidents<extra></extra>",
-        ), row=row, col=1, secondary_y=True)
-        figure.update_yaxes(title_text="incidents", rangemode="tozero", tickformat=",d",
-                            tickmode="auto", nticks=4, showgrid=True, side="left", row=row,
-                            col=1, secondary_y=True, title_font={"size": 10})
+            customdata=custom, showlegend=False,
+            hovertemplate="%{customdata[4]}<br>%{customdata[1]} – %{customdata[2]}"
+                          "%{customdata[3]}: %{y:,} incidents<extra></extra>",
+        ), row=row, col=1)
+        figure.add_trace(go.Bar(
+            x=rows["week_end"].to_list(), y=rows["products"].to_list(), name="Products",
+            marker_color=PRODUCT_COLOUR, customdata=custom, showlegend=False,
+            hovertemplate="%{customdata[4]}<br>%{customdata[1]} – %{customdata[2]}"
+                          "%{customdata[3]}: %{y:,} products<extra></extra>",
+        ), row=row, col=2)
+        figure.update_yaxes(rangemode="tozero", tickformat=",d", nticks=4, row=row, col=1)
         most = max(*rows["products"].to_list(), 1)
-        figure.update_yaxes(title_text="products", range=[0, most * 1.15], showgrid=False,
-                            dtick=max(1, -(-most // 3)), tickformat=",d", side="right",
-                            row=row, col=1, secondary_y=False, title_font={"size": 10},
-                            color=PRODUCT_COLOUR)
+        figure.update_yaxes(range=[0, most * 1.15], dtick=max(1, -(-most // 3)),
+                            tickformat=",d", row=row, col=2)
+        # The center's name above its row, across both panels.
+        top = figure.get_subplot(row, 1).yaxis.domain[1]
+        figure.add_annotation(text=f"<b>{name}</b>", x=0, xref="paper", xanchor="left",
+                              y=top, yref="paper", yanchor="bottom", yshift=4,
+                              showarrow=False, font={"size": 13, "color": "#262730"})
     ends = sorted(set(weekly["week_end"].to_list()))
-    step = -(-len(ends) // 8)  # at most about eight labels, the last on the period's end
+    step = -(-len(ends) // 6)  # at most about six labels, the last on the period's end
     ticks = ends[::-1][::step][::-1]
-    figure.update_xaxes(tickvals=ticks, ticktext=[d.strftime("%d %b") for d in ticks],
-                        row=len(centers), col=1, title_text="7 days ending")
-    plot_px = 150 * len(centers)
+    for col in (1, 2):
+        figure.update_xaxes(tickvals=ticks, ticktext=[d.strftime("%d %b") for d in ticks],
+                            row=len(centers), col=col, title_text="7 days ending")
     figure.update_layout(
-        title={"text": "Incidents and products per week", "font": {"size": 15}},
-        height=plot_px + 140, margin={**MARGIN, "t": 80, "b": 60}, bargap=0.5,
-        hovermode="closest",
-        # In the title's row, right-aligned: clear of the first panel's title.
-        legend={"orientation": "h", "y": 1 + 45 / plot_px, "yanchor": "bottom", "x": 1,
-                "xanchor": "right"},
+        title={"text": "Incidents and products per week, by center", "font": {"size": 15}},
+        height=plot_px + 150, margin={**MARGIN, "t": 100, "b": 60}, bargap=0.4,
+        hovermode="closest", showlegend=False,
     )
-    for annotation in figure.layout.annotations:
-        annotation.font = {"size": 12}
     return figure
 
 
@@ -121,7 +129,7 @@ def lag_figure(lag_bands: pl.DataFrame, names: Mapping[str, str],
     shown = lag_bands.filter(pl.col("reports") > 0)
     if not centers or shown.is_empty():
         return _no_data("Reporting lag", "No reports under these filters.")
-    labels = [center_label(c) for c in centers]
+    labels = [center_name(names, c) for c in centers]
     figure = go.Figure()
     for band in LAG_BAND_ORDER:
         rows = lag_bands.filter(pl.col("band") == band)
@@ -133,9 +141,8 @@ def lag_figure(lag_bands: pl.DataFrame, names: Mapping[str, str],
         figure.add_trace(go.Bar(
             y=labels, x=share, orientation="h", name=escape(band),
             marker_color=LAG_COLOURS[band],
-            customdata=[[c, n, escape(names.get(c, c))]
-                        for c, n in zip(centers, count, strict=True)],
-            hovertemplate="%{customdata[2]} · " + escape(band) + ": %{customdata[1]:,} "
+            customdata=[[c, n] for c, n in zip(centers, count, strict=True)],
+            hovertemplate="%{y} · " + escape(band) + ": %{customdata[1]:,} "
                           "reports (%{x:.1f} %)<extra></extra>",
             text=[(escape(band) if band == UNKNOWN_BAND else f"{x:.0f} %") if x >= 12 else ""
                   for x in share],
@@ -149,7 +156,8 @@ def lag_figure(lag_bands: pl.DataFrame, names: Mapping[str, str],
                                 "font": {"size": 15}},
         height=plot_px + 60 + legend_px + 40, bargap=0.25,
         margin={**MARGIN, "r": 30, "t": 60, "b": legend_px + 40},
-        xaxis={"range": [0, 100], "tickvals": [0, 25, 50, 75, 100], "ticksuffix": " %"},
+        xaxis={"range": [0, 100], "tickvals": [0, 25, 50, 75, 100],
+               "ticktext": ["0 %", "25 %", "50 %", "75 %", "100 %"]},
         yaxis={"autorange": "reversed", "automargin": True},
         legend={"orientation": "h", "y": -34 / plot_px, "yanchor": "top",
                 "traceorder": "normal", "entrywidth": 0.33, "entrywidthmode": "fraction"},
@@ -180,9 +188,14 @@ def products_by_month_figure(products_by_month: pl.DataFrame, names: Mapping[str
     month_labels = [month_label(m, period) for m in months]
     types = sorted(set(products_by_month["product_type"].to_list()),
                    key=lambda t: type_labels.get(t, t))
+    # Names wrapped to their panel's width: about 160 px of a ~1,000 px chart per panel of 5.
+    width = max(14, 100 // len(centers))
+    titles = [wrapped_name(names, c, width) for c in centers]
+    lines = max(title.count("<br>") + 1 for title in titles)
     figure = make_subplots(rows=1, cols=len(centers), shared_yaxes=True,
-                           subplot_titles=[center_label(c) for c in centers],
+                           subplot_titles=titles,
                            horizontal_spacing=min(0.04, 0.2 / len(centers)))
+    figure.update_annotations(font={"size": 12})
     for col, center_id in enumerate(centers, start=1):
         rows = products_by_month.filter(pl.col("center_id") == center_id)
         for index, product_type in enumerate(types):
@@ -195,12 +208,12 @@ def products_by_month_figure(products_by_month: pl.DataFrame, names: Mapping[str
                 marker_color=PRODUCT_TYPE_COLOURS[index % len(PRODUCT_TYPE_COLOURS)],
                 legendgroup=product_type, showlegend=col == 1,
                 customdata=[[center_id]] * len(months),
-                hovertemplate=escape(names.get(center_id, center_id)) + " · %{x} · " + label
+                hovertemplate=center_name(names, center_id) + " · %{x} · " + label
                 + ": %{y:,}<extra></extra>",
             ), row=1, col=col)
     figure.update_layout(
         barmode="stack", title={"text": "Products per month by type", "font": {"size": 15}},
-        height=360, margin=MARGIN,
+        height=340 + 16 * lines, margin={**MARGIN, "t": 50 + 16 * lines},
         legend={"orientation": "h", "y": -0.2, "yanchor": "top"},
     )
     figure.update_yaxes(title_text="products", row=1, col=1)
@@ -223,7 +236,8 @@ def overlap_figure(overlap: pl.DataFrame, names: Mapping[str, str],
     if not centers:
         return _no_data("AOR overlap", "No center configured.")
     cells = {(r["center_a"], r["center_b"]): r for r in overlap.iter_rows(named=True)}
-    labels = [center_label(c) for c in centers]
+    # Column labels wrapped to about a column's width of a full-width chart.
+    labels = [wrapped_name(names, c, max(12, 110 // len(centers))) for c in centers]
     z: list[list[float | None]] = []
     text: list[list[str]] = []
     hover: list[list[str]] = []
@@ -238,14 +252,14 @@ def overlap_figure(overlap: pl.DataFrame, names: Mapping[str, str],
             if a == b:
                 z_row.append(None)
                 text_row.append(f"AOR {cell['shared_counties']}")
-                hover_row.append(f"<b>{escape(names.get(a, a))}</b><br>AOR: "
+                hover_row.append(f"<b>{center_name(names, a)}</b><br>AOR: "
                                  f"{cell['shared_counties']} counties")
                 continue
             value = cell[measure] or 0
             z_row.append(value)
             text_row.append(f"{value:,}")
             hover_row.append(
-                f"<b>{center_label(a)} × {center_label(b)}</b><br>"
+                f"<b>{center_name(names, a)} × {center_name(names, b)}</b><br>"
                 f"Shared counties: {cell['shared_counties']}<br>"
                 f"Incidents in them reported by both: {cell['both_reported'] or 0:,}<br>"
                 f"{_county_list(counties)}")
@@ -265,8 +279,8 @@ def overlap_figure(overlap: pl.DataFrame, names: Mapping[str, str],
         xgap=2, ygap=2,
     ))
     figure.update_layout(
-        title={"text": title, "font": {"size": 15}}, height=max(320, 60 * len(centers) + 140),
-        margin=MARGIN, xaxis={"tickangle": 0},
+        title={"text": title, "font": {"size": 15}}, height=max(360, 64 * len(centers) + 190),
+        margin=MARGIN, xaxis={"tickangle": 0, "automargin": True},
         yaxis={"autorange": "reversed", "automargin": True},
         plot_bgcolor="#f4f6f7",
     )
