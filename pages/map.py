@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.geo.population import POPULATION_VINTAGE
 from dashboard.pagemodels.map import HOTSPOT_MEASURES, map_page
+from dashboard.views.formatting import markdown_text
 from page_glue import (
     audited_download,
     current_filters,
@@ -21,7 +22,9 @@ filters = current_filters()
 hotspot_measure = st.session_state.get("map_hotspot_measure") or "incidents"
 page = page_model(context, map_page, filters, hotspot_measure=hotspot_measure)
 
-st.title("Map")
+st.title(f"Map · {markdown_text(page.scope.heading)}")
+if page.scope.filters_line:
+    st.markdown(markdown_text(page.scope.filters_line))
 st.caption(f"{page.period.label()} · click a county to filter every page by it · hot and cold "
            f"spots are Getis-Ord Gi* over county {HOTSPOT_MEASURES[hotspot_measure]} (queen "
            "contiguity) at 90/95/99 % confidence, computed statewide")

@@ -115,7 +115,7 @@ def test_url_restores_every_filter(ingested_ri: tuple[Path, str],
 def test_map_page_lists_counties_with_hotspot_classes(
         ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(ingested_ri, monkeypatch, WINTER_2025, page="pages/map.py")
-    assert at.title[0].value == "Map"
+    assert at.title[0].value == "Map · Statewide · 01 Jan 2025 – 28 Feb 2025"
     table = table_with(at, "hotspot_class").set_index("county_fips")
     assert table.loc["44007", "incidents"] == 2
     assert set(table.index) == {"44001", "44003", "44005", "44007"}
@@ -133,3 +133,13 @@ def test_map_layers_with_points_and_heat_render(ingested_ri: tuple[Path, str],
     at.pills(key="map_layers").set_value(["Regions", "Hot spots", "Center AORs", "Points",
                                           "Heat map"]).run()
     assert not at.exception
+
+
+def test_the_map_heading_names_the_place_and_lists_the_filters(
+        ingested_ri: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(ingested_ri, monkeypatch, {**WINTER_2025, "counties": "44007",
+                                             "categories": "narcotics"}, page="pages/map.py")
+    assert at.title[0].value.startswith("Map · Providence County · Narcotics · ")
+    # Escaped Markdown: config names are shown as text.
+    assert "Filters\\: County\\: Providence · Threat category\\: Narcotics" in [
+        line.value for line in at.markdown]

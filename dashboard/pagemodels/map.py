@@ -15,6 +15,7 @@ from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
 from dashboard.pagemodels.common import download_file_name, release_note, with_withheld
+from dashboard.pagemodels.overview import ViewScope, view_scope
 from dashboard.security.audience import ViewData
 from dashboard.security.policy import may_see_points, redact_narratives
 from dashboard.settings import ProjectConfig
@@ -32,6 +33,7 @@ class MapPage:
     csv_name: str
     points_allowed: bool
     note: str | None
+    scope: ViewScope  # what the view covers, in words (the heading and every filter)
 
 
 def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: date,
@@ -65,7 +67,8 @@ def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: dat
     return MapPage(period, counts, hotspots, in_view, table, to_safe_csv(table),
                    download_file_name("counties", period, selection),
                    may_see_points(data.visibility),
-                   release_note(config, data, selection, period))
+                   release_note(config, data, selection, period),
+                   view_scope(config, selection, period, statewide="Statewide"))
 
 
 def map_points(config: ProjectConfig, data: ViewData, engine: sa.Engine, filters: Filters,
