@@ -4,6 +4,10 @@ Text formats (csv, ndjson, json) are decoded by this module, not by Polars, so t
 bytes that are invalid in the declared encoding, or a CSV line with the wrong number of fields,
 becomes one error row (``_error`` naming the problem, ``_raw_text`` the line with the problem
 visible) instead of failing the whole file or being silently altered.
+
+A clean CSV or NDJSON file is read by Polars instead (several times faster), but only when
+Polars, writing back what it read, gives the very text of the file: then the careful reader
+would read the same values (see :func:`read_csv_fast`, :func:`read_ndjson_fast`).
 """
 
 from __future__ import annotations
@@ -168,8 +172,11 @@ class CsvConnector(FileConnector):
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
         assert isinstance(options, self.Options)
         text = decode_text(Path(location).read_bytes(), options.encoding)
-        with _no_gc():
-            return read_csv_text(text, options.delimiter, options.encoding).lazy()
+        frame = read_csv_fast(text, options.delimiter)
+        if frame is None:
+            with _no_gc():
+                frame = read_csv_text(text, options.delimiter, options.encoding)
+        return frame.lazy()
 
 
 @contextlib.contextmanager
@@ -258,10 +265,52 @@ def read_csv_text(text: str, delimiter: str, encoding: str) -> pl.DataFrame:
         [pl.Series(ROW_COLUMN, good_lines, dtype=pl.Int64)]
         + [pl.Series(name, column, dtype=pl.String)
            for name, column in zip(names, columns, strict=True)]
-    ).with_columns(
-        # An empty field is a missing value, as every other reader of a CSV has it.
-        pl.when(pl.col(name) != "").then(pl.col(name)).alias(name) for name in names)
-    return _with_errors(parsed, errors)
+    )
+    return _with_errors(_missing_if_empty(parsed), errors)
+
+
+def _missing_if_empty(frame: pl.DataFrame) -> pl.DataFrame:
+    """An empty field is a missing value, as every other reader of a CSV has it."""
+    # The text columns by type, not by name: pl.col("*") or pl.col("^id$") is a pattern.
+    return frame.with_columns(pl.when(pl.col(pl.String) != "").then(pl.col(pl.String)))
+
+
+def read_csv_fast(text: str, delimiter: str) -> pl.DataFrame | None:
+    """What :func:`read_csv_text` returns, read by Polars; None when that is not certain.
+
+    Polars reads the text and writes back what it read; unless that is the text byte for
+    byte (a missing last line break aside), None. When it is, the text is CSV as Polars
+    writes it: every record of as many fields as the header, quoted only where needed,
+    which the csv module reads back to the same values (a null and "" both as null). What
+    else could differ is checked below: records spanning lines, blank lines, NUL bytes.
+    """
+    if not text or not delimiter.isascii() or delimiter in '"\r\n':
+        return None
+    newline = "\r\n" if "\r" in text else "\n"
+    try:
+        data = text.encode()  # fails on the marks of undecodable bytes
+        frame = pl.read_csv(data, separator=delimiter, infer_schema=False)
+        written = io.BytesIO()
+        frame.write_csv(written, separator=delimiter, line_terminator=newline)
+    except Exception:  # whatever Polars makes of the text, the careful reader decides
+        return None
+    whole = data if data.endswith(b"\n") else data + newline.encode()
+    lines = frame.height + 1
+    names = _column_names(frame.columns)
+    if (written.getvalue() != whole
+            # A line break in a field (or a CR, which the csv module breaks lines at too)
+            # would start the next records a line further down.
+            or whole.count(b"\n") != lines
+            or (newline == "\r\n" and whole.count(b"\r") != lines)
+            # The careful reader skips a blank line, Polars writes a one-column null so.
+            or newline.encode() * 2 in whole
+            or b"\x00" in whole  # a NUL byte makes its line an error row
+            # Names the careful reader makes no frame of: it says so.
+            or ROW_COLUMN in names or len(set(names)) < len(names)):
+        return None
+    frame.columns = names
+    parsed = frame.select(pl.int_range(2, lines + 1, dtype=pl.Int64).alias(ROW_COLUMN), pl.all())
+    return _with_errors(_missing_if_empty(parsed), _ErrorRows())
 
 
 def _text_problem(text: str, encoding: str) -> str | None:
@@ -360,14 +409,68 @@ class NdjsonConnector(FileConnector):
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
         assert isinstance(options, TextOptions)
         text = decode_text(Path(location).read_bytes(), options.encoding)
-        errors = _ErrorRows()
-        check_marks = bool(_MARKS.search(text))
-        with _no_gc():
-            return _with_errors(
-                _frame_from_records(_ndjson_records(text, errors, options.encoding, check_marks),
-                                    errors, options.encoding, check_marks=False),
-                errors,
-            ).lazy()
+        frame = read_ndjson_fast(text)
+        if frame is None:
+            with _no_gc():
+                frame = read_ndjson_text(text, options.encoding)
+        return frame.lazy()
+
+
+def read_ndjson_text(text: str, encoding: str) -> pl.DataFrame:
+    """NDJSON text -> a row per line, ``_row`` its number; a line that is blank, not JSON,
+    not an object or has undecodable bytes is an error row."""
+    errors = _ErrorRows()
+    check_marks = bool(_MARKS.search(text))
+    records = _ndjson_records(text, errors, encoding, check_marks)
+    return _with_errors(_frame_from_records(records, errors, encoding, check_marks=False),
+                        errors)
+
+
+# Rows Polars looks at for the types of a NDJSON file; when a later row disagrees, the file
+# does not survive the round trip of read_ndjson_fast and goes to the careful reader.
+NDJSON_INFER_ROWS = 10_000
+
+
+# Polars types of a JSON key whose cast to text gives what _scalar_text gives: integers as
+# digits, booleans as JSON has them (true, false; in a list Python's True, so not cast).
+_CAST_AS_SCALAR_TEXT: dict[pl.DataType, pl.DataType] = {
+    pl.String(): pl.String(), pl.Int64(): pl.String(), pl.Boolean(): pl.String(),
+    pl.Null(): pl.String(), pl.List(pl.String()): pl.List(pl.String()),
+    pl.List(pl.Int64()): pl.List(pl.String()), pl.List(pl.Null()): pl.List(pl.String()),
+}
+
+
+def read_ndjson_fast(text: str) -> pl.DataFrame | None:
+    """What :func:`read_ndjson_text` returns, read by Polars; None when that is not certain.
+
+    Polars reads the text and writes back what it read; unless that is the text byte for
+    byte (last line break aside), None. When it is, every line is one JSON object with the
+    same keys in the same order, each once, every value of a key of one JSON type (an
+    integer written as an integer, a float with a point or exponent, exactly), so json.loads
+    would give the values Polars has; they are then rendered as :func:`_scalar_text` does.
+    """
+    if not text:
+        return None
+    try:
+        data = text.encode()  # fails on the marks of undecodable bytes
+        frame = pl.read_ndjson(data, infer_schema_length=NDJSON_INFER_ROWS)
+        written = io.BytesIO()
+        frame.write_ndjson(written)
+    except Exception:  # whatever Polars makes of the text, the careful reader decides
+        return None
+    whole = data if data.endswith(b"\n") else data + b"\n"
+    if written.getvalue() != whole or ROW_COLUMN in frame.columns:  # _row: as for CSV
+        return None
+    columns = [pl.Series(ROW_COLUMN, range(1, frame.height + 1), dtype=pl.Int64)]
+    for column in frame.get_columns():
+        if column.dtype == pl.Float64:  # str(float) exactly, which no Polars cast promises
+            columns.append(pl.Series(column.name, [None if value is None else str(value)
+                                                   for value in column.to_list()], pl.String))
+        elif column.dtype in _CAST_AS_SCALAR_TEXT:
+            columns.append(column.cast(_CAST_AS_SCALAR_TEXT[column.dtype]))
+        else:
+            return None  # e.g. nested objects, lists of floats: rendered in Python
+    return _with_errors(pl.DataFrame(columns), _ErrorRows())
 
 
 def _ndjson_records(text: str, errors: _ErrorRows, encoding: str,
