@@ -516,9 +516,13 @@ def linking_neighbourhood(connection: sa.Connection, touched: pl.DataFrame,
                                 check_sortedness=False)
         in_target = hit.filter(pl.col("occurred_at") <= pl.col("hi"))["_chain"].unique()
         chains = located.filter(pl.col("_chain").is_in(in_target.implode()))
+        # A chain cut by the edge of what was read grows past it by its own length (at least
+        # the window): a long chain is found in a few reads, not one read per window's width.
+        reach = pl.max_horizontal(pl.lit(window),
+                                  pl.col("occurred_at").max() - pl.col("occurred_at").min())
         needed = chains.group_by("category", "_chain").agg(
-            (pl.col("occurred_at").min() - window).alias("lo"),
-            (pl.col("occurred_at").max() + window).alias("hi")).drop("_chain")
+            (pl.col("occurred_at").min() - reach).alias("lo"),
+            (pl.col("occurred_at").max() + reach).alias("hi")).drop("_chain")
         grown = _merge(pl.concat([windows, needed.cast(windows.schema)]))
         if grown.equals(windows):
             return chains.drop("_chain")
