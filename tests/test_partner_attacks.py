@@ -119,6 +119,9 @@ def everything(config: ProjectConfig, data: ViewData, views: list[Filters]) -> l
     for filters in views:
         received.append(plain(overview_page(config, data, filters, TODAY)))
         received.append(plain(map_page(config, data, filters, TODAY)))
+        # Hot spots over smoothed rates per 100,000 (and the per_100k column): still released
+        # cells only.
+        received.append(plain(map_page(config, data, filters, TODAY, hotspot_measure="rate")))
         for split in ("category", "region"):
             for granularity in ("week", "month"):
                 received.append(plain(trends_page(config, data, filters, TODAY, split,
