@@ -244,7 +244,9 @@ def _print_ingest_report(report: IngestReport) -> None:
         table.add_column(column, justify="right" if column not in
                          ("center", "source", "table", "status") else "left")
     for source in report.sources:
-        table.add_row(source.center_id, source.source_name, source.table_name, source.status,
+        status = source.status if source.read_from_line is None \
+            else f"{source.status} (appended, from line {source.read_from_line:,})"
+        table.add_row(source.center_id, source.source_name, source.table_name, status,
                       *(f"{value:,}" for value in (
                           source.rows_read, source.rows_inserted, source.rows_updated,
                           source.rows_unchanged, source.rows_rejected, source.rows_flagged)))

@@ -282,6 +282,13 @@ INGEST_RUNS = Table(
         Field("rows_rejected", "integer", "Rows quarantined.", required=True, minimum=0),
         Field("rows_flagged", "integer", "Rows kept with a geocoding flag.", True, minimum=0),
         Field("error", "text", "Why a failed run failed (one line); empty otherwise."),
+        Field("source_bytes", "integer", "Size of a text file read (bytes); empty for other "
+              "sources.", minimum=0),
+        Field("source_lines", "integer", "Complete lines in that file, when it ends with a line "
+              "break and no record was left open: the next run may then read only what is "
+              "appended after it.", minimum=0),
+        Field("read_from_line", "integer", "First line read when only the lines appended since "
+              "the last load were read; empty when the whole source was read.", minimum=1),
     ),
     primary_key=("run_id",),
 )

@@ -7,7 +7,8 @@ validation and writing are the shared ingest pipeline's job. A new kind register
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 import polars as pl
 from pydantic import BaseModel
@@ -35,6 +36,31 @@ class Connector(Protocol):
 
     def fingerprint(self, location: str, options: BaseModel) -> str | None:
         """SHA-256 of the source when it can be had without reading rows, else None."""
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """One pass over a text file: what the pipeline needs to know whether it only grew."""
+    sha256: str
+    size: int
+    # SHA-256 of the first ``prefix_bytes`` bytes asked for; None when the file is shorter.
+    prefix_sha256: str | None
+    # Line breaks in the file when it ends with one, else None (its last line may still grow).
+    lines: int | None
+
+
+@runtime_checkable
+class AppendReader(Protocol):
+    """A text-file connector that can read only the lines appended to a file it read before."""
+
+    def scan(self, location: str, prefix_bytes: int | None) -> FileScan:
+        """Hash the file (and its first ``prefix_bytes`` bytes) and count its lines."""
+
+    def read_appended(self, location: str, options: BaseModel, start_byte: int,
+                      lines_before: int) -> pl.LazyFrame | None:
+        """What :meth:`Connector.read` gives for the lines from byte ``start_byte`` on (the
+        file's first ``lines_before`` lines are before it; ``_row`` numbers continue from
+        them), or None when the options make that unsafe (e.g. a UTF-16 file)."""
 
 
 CONNECTORS: dict[str, Connector] = {}

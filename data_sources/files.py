@@ -28,7 +28,7 @@ from typing import ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from data_sources import ERROR_COLUMN, RAW_TEXT_COLUMN, ROW_COLUMN, register
+from data_sources import ERROR_COLUMN, RAW_TEXT_COLUMN, ROW_COLUMN, FileScan, register
 
 # The one encoding that is allowed to alter text: undecodable bytes become U+FFFD and the row
 # loads (kept for configs that chose it; every other encoding quarantines such a line).
@@ -39,6 +39,9 @@ ENCODING_HELP = (
     "'utf-16' (with BOM). A line with bytes invalid in it is quarantined with the bytes named. "
     f"'{LOSSY_UTF8}' replaces such bytes with U+FFFD and loads the row instead."
 )
+# Why the last record of a CSV is an error row when the file ends inside a quoted field: lines
+# appended to such a file continue that record, so they are never read on their own.
+OPEN_QUOTE_REASON = "quoted field not closed before the end of the file"
 # Longest _raw_text kept for one error row (an unterminated quote can swallow a whole file).
 MAX_RAW_TEXT = 10_000
 
@@ -125,6 +128,57 @@ class FileConnector:
         return file_sha256(location)
 
 
+# Encodings in which a byte 0x0A is always a line break and never part of a character, so a
+# file can be cut after any line break and its two parts decoded on their own.
+_LINE_SAFE_ENCODINGS = {"utf-8", "utf-8-sig", "iso8859-1", "cp1252", "ascii"}
+
+
+def line_safe_encoding(encoding: str) -> bool:
+    name = "utf-8" if encoding == LOSSY_UTF8 else codecs.lookup(encoding).name
+    return name in _LINE_SAFE_ENCODINGS
+
+
+def scan_file(location: str, prefix_bytes: int | None) -> FileScan:
+    """Hash a file and count its line breaks in one pass; also hash its first
+    ``prefix_bytes`` bytes (the file as it was when last read, if it only grew since)."""
+    digest = hashlib.sha256()
+    prefix_sha256: str | None = None
+    size = lines = 0
+    last = b""
+    with Path(location).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            if prefix_bytes is not None and prefix_sha256 is None \
+                    and size + len(block) >= prefix_bytes:
+                cut = prefix_bytes - size
+                digest.update(block[:cut])
+                prefix_sha256 = digest.hexdigest()
+                digest.update(block[cut:])
+            else:
+                digest.update(block)
+            size += len(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+    if prefix_bytes == 0:
+        prefix_sha256 = hashlib.sha256(b"").hexdigest()
+    return FileScan(sha256=digest.hexdigest(), size=size, prefix_sha256=prefix_sha256,
+                    lines=lines if last == b"\n" else None)
+
+
+def _read_from(location: str, start_byte: int) -> bytes:
+    with Path(location).open("rb") as handle:
+        handle.seek(start_byte)
+        return handle.read()
+
+
+def _first_line(location: str) -> bytes:
+    with Path(location).open("rb") as handle:
+        return handle.readline()
+
+
+def _rows_after(frame: pl.DataFrame, lines_before: int) -> pl.LazyFrame:
+    return frame.lazy().with_columns(pl.col(ROW_COLUMN) + lines_before)
+
+
 class _ErrorRows:
     """Rows a connector could not parse: number, reason, text."""
 
@@ -171,12 +225,31 @@ class CsvConnector(FileConnector):
 
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
         assert isinstance(options, self.Options)
-        text = decode_text(Path(location).read_bytes(), options.encoding)
+        return self._read_text(Path(location).read_bytes(), options).lazy()
+
+    def _read_text(self, data: bytes, options: CsvConnector.Options) -> pl.DataFrame:
+        text = decode_text(data, options.encoding)
         frame = read_csv_fast(text, options.delimiter)
         if frame is None:
             with _no_gc():
                 frame = read_csv_text(text, options.delimiter, options.encoding)
-        return frame.lazy()
+        return frame
+
+    def scan(self, location: str, prefix_bytes: int | None) -> FileScan:
+        return scan_file(location, prefix_bytes)
+
+    def read_appended(self, location: str, options: BaseModel, start_byte: int,
+                      lines_before: int) -> pl.LazyFrame | None:
+        """The appended lines read under the file's header (its first line)."""
+        assert isinstance(options, self.Options)
+        header = _first_line(location)
+        # A header with a line break in a quoted name is not its first line alone.
+        if (not line_safe_encoding(options.encoding) or not header.strip()
+                or header.count(b'"') % 2):
+            return None
+        # The header is line 1 of what is read, the first appended line lines_before + 1.
+        frame = self._read_text(header + _read_from(location, start_byte), options)
+        return _rows_after(frame, lines_before - 1)
 
 
 @contextlib.contextmanager
@@ -254,7 +327,7 @@ def read_csv_text(text: str, delimiter: str, encoding: str) -> pl.DataFrame:
             good_lines.pop()
         elif errors.rows and errors.rows[-1] == first:
             errors.pop()
-        errors.add(first, "quoted field not closed before the end of the file",
+        errors.add(first, OPEN_QUOTE_REASON,
                    text_of(first, previous))
     if bad and check_text:
         order = sorted(range(len(good_lines)), key=good_lines.__getitem__)
@@ -408,12 +481,26 @@ class NdjsonConnector(FileConnector):
 
     def read(self, location: str, options: BaseModel) -> pl.LazyFrame:
         assert isinstance(options, TextOptions)
-        text = decode_text(Path(location).read_bytes(), options.encoding)
+        return self._read_text(Path(location).read_bytes(), options).lazy()
+
+    def _read_text(self, data: bytes, options: TextOptions) -> pl.DataFrame:
+        text = decode_text(data, options.encoding)
         frame = read_ndjson_fast(text)
         if frame is None:
             with _no_gc():
                 frame = read_ndjson_text(text, options.encoding)
-        return frame.lazy()
+        return frame
+
+    def scan(self, location: str, prefix_bytes: int | None) -> FileScan:
+        return scan_file(location, prefix_bytes)
+
+    def read_appended(self, location: str, options: BaseModel, start_byte: int,
+                      lines_before: int) -> pl.LazyFrame | None:
+        assert isinstance(options, TextOptions)
+        if not line_safe_encoding(options.encoding):
+            return None
+        return _rows_after(self._read_text(_read_from(location, start_byte), options),
+                           lines_before)
 
 
 def read_ndjson_text(text: str, encoding: str) -> pl.DataFrame:

@@ -258,11 +258,12 @@ def test_links_put_together_from_the_run_equal_links_read_back(
     touched_by: list[tuple[list[str], int]] = []  # (centers, rows) of each incremental relink
 
     def incremental(connection: sa.Connection, config: ProjectConfig,
-                    touched: pl.DataFrame) -> int:
-        touched_by.append((sorted(touched["center_id"].unique()), touched.height))
-        return original(connection, config, touched)
+                    touched: pl.DataFrame, previous: pl.DataFrame) -> int:
+        touched_by.append((sorted(touched["center_id"].unique()),
+                           touched.height + previous.height))
+        return original(connection, config, touched, previous)
 
-    def everything(connection: sa.Connection, config: ProjectConfig, _: pl.DataFrame) -> int:
+    def everything(connection: sa.Connection, config: ProjectConfig, *_: pl.DataFrame) -> int:
         return original(connection, config, frames.read_frame(connection, "incidents",
                                                                list(LINK_COLUMNS)))
 

@@ -38,7 +38,8 @@ def source_freshness(frames: HealthFrames, now: datetime) -> pl.DataFrame:
             "center_id": pl.String, "source_name": pl.String, "table_name": pl.String,
             "connector_kind": pl.String, "last_checked_at": pl.Datetime("us", "UTC"),
             "last_loaded_at": pl.Datetime("us", "UTC"), "hours_since_load": pl.Float64,
-            "rows_read": pl.Int64, "rows_rejected": pl.Int64, "location": pl.String,
+            "rows_read": pl.Int64, "rows_rejected": pl.Int64, "read_from_line": pl.Int64,
+            "location": pl.String,
         })
     keys = ["center_id", "source_name"]
     checked = runs.group_by(keys).agg(
@@ -48,13 +49,17 @@ def source_freshness(frames: HealthFrames, now: datetime) -> pl.DataFrame:
     loaded = runs.filter(pl.col("status") == "loaded").group_by(keys).agg(
         pl.col("finished_at").last().alias("last_loaded_at"),
         pl.col("rows_read").last(), pl.col("rows_rejected").last(),
+        # Null when the last load read the whole source, else the first (appended) line read.
+        (pl.col("read_from_line") if "read_from_line" in runs.columns
+         else pl.lit(None, pl.Int64)).last().alias("read_from_line"),
     )
     return checked.join(loaded, on=keys, how="left").with_columns(
         ((pl.lit(now) - pl.col("last_loaded_at")).dt.total_seconds() / 3600)
         .round(1).alias("hours_since_load")
     ).select(
         "center_id", "source_name", "table_name", "connector_kind", "last_checked_at",
-        "last_loaded_at", "hours_since_load", "rows_read", "rows_rejected", "location",
+        "last_loaded_at", "hours_since_load", "rows_read", "rows_rejected", "read_from_line",
+        "location",
     ).sort(keys)
 
 

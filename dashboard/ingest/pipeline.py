@@ -24,7 +24,12 @@ import sqlalchemy as sa
 
 from dashboard.frames import read_frame
 from dashboard.geo import state_counties
-from dashboard.ingest.dedup import LINK_COLUMNS, link_duplicates
+from dashboard.ingest.dedup import (
+    LINK_COLUMNS,
+    candidate_pairs,
+    link_duplicates,
+    ordered_reports,
+)
 from dashboard.ingest.geocode import geocode
 from dashboard.ingest.normalize import RAW_RECORD_COLUMN, normalize, raw_records_of
 from dashboard.ingest.validate import (
@@ -40,13 +45,15 @@ from dashboard.ingest.write import (
     delete_keys,
     insert_rows,
     replace_rows,
+    stored_keys_from_source,
     upsert,
 )
 from dashboard.schema import TABLES
 from dashboard.settings import Center, ProjectConfig, Source
 from dashboard.store import table as sql_table
 from dashboard.store import write_transaction
-from data_sources import ROW_COLUMN, connector_for
+from data_sources import ROW_COLUMN, AppendReader, FileScan, connector_for
+from data_sources.files import OPEN_QUOTE_REASON
 
 # (step description, steps done, steps in all)
 ProgressCallback = Callable[[str, int, int], None]
@@ -81,6 +88,8 @@ class SourceReport:
     rows_flagged: int = 0
     example_errors: list[str] = field(default_factory=list)
     error: str | None = None  # one line, for a failed source
+    # Set when only the lines appended since the last load were read (rows_read counts them).
+    read_from_line: int | None = None
 
     @property
     def rows_accounted(self) -> int:
@@ -192,13 +201,27 @@ def source_config_fingerprint(config: ProjectConfig, center: Center, source: Sou
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def last_loaded_hash(connection: sa.Connection, center_id: str, source_name: str) -> str | None:
+@dataclass(frozen=True)
+class LastLoad:
+    """What the last load of a source read: its hash and, for a text file, where it ended."""
+    source_hash: str
+    source_bytes: int | None
+    source_lines: int | None
+
+
+def last_load(connection: sa.Connection, center_id: str, source_name: str) -> LastLoad | None:
     runs = sql_table("ingest_runs")
-    query = (sa.select(runs.c.source_hash)
+    query = (sa.select(runs.c.source_hash, runs.c.source_bytes, runs.c.source_lines)
              .where(runs.c.center_id == center_id, runs.c.source_name == source_name,
                     runs.c.status == "loaded")
              .order_by(runs.c.run_id.desc()).limit(1))
-    return connection.execute(query).scalar_one_or_none()
+    row = connection.execute(query).one_or_none()
+    return None if row is None else LastLoad(*row)
+
+
+def last_loaded_hash(connection: sa.Connection, center_id: str, source_name: str) -> str | None:
+    last = last_load(connection, center_id, source_name)
+    return None if last is None else last.source_hash
 
 
 @dataclass
@@ -207,6 +230,15 @@ class _Prepared:
     source_hash: str
     valid: pl.DataFrame
     quarantined: pl.DataFrame
+    scan: FileScan | None = None
+
+
+def _only_appended(last: LastLoad | None, scan: FileScan | None, config_hash: str) -> bool:
+    """Whether the file is the one last loaded (same bytes, same config) with lines added."""
+    return (last is not None and scan is not None and last.source_bytes is not None
+            and last.source_lines is not None and last.source_bytes > 0
+            and scan.size > last.source_bytes and scan.prefix_sha256 is not None
+            and _combine(scan.prefix_sha256, config_hash) == last.source_hash)
 
 
 def _run_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoDataFrame,
@@ -251,14 +283,28 @@ def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoD
         options = connector.Options.model_validate(source.options)
         config_hash = source_config_fingerprint(config, center, source)
         with engine.connect() as connection:
-            previous_hash = last_loaded_hash(connection, center.id, source.name)
-        file_hash = connector.fingerprint(location, options)
+            last = last_load(connection, center.id, source.name)
+        previous_hash = None if last is None else last.source_hash
+        scan: FileScan | None = None
+        if isinstance(connector, AppendReader):
+            scan = connector.scan(location, None if last is None else last.source_bytes)
+            file_hash: str | None = scan.sha256
+        else:
+            file_hash = connector.fingerprint(location, options)
         if file_hash:
             hashes.append(_combine(file_hash, config_hash))
             if hashes[-1] == previous_hash:
                 report.status = "unchanged"
                 return None
-        raw = connector.read(location, options).collect()
+        appended: pl.LazyFrame | None = None
+        if _only_appended(last, scan, config_hash):
+            assert last is not None and last.source_bytes is not None \
+                and last.source_lines is not None and isinstance(connector, AppendReader)
+            appended = connector.read_appended(location, options, last.source_bytes,
+                                               last.source_lines)
+            if appended is not None:
+                report.read_from_line = last.source_lines + 1
+        raw = (appended if appended is not None else connector.read(location, options)).collect()
         normalized = normalize(raw.lazy(), source, center, raw_records=False)
     except Exception as error:  # a connector may raise anything
         raise SourceFailed(f"{where}: cannot read: {one_line(error)}") from error
@@ -282,6 +328,10 @@ def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoD
     validated = validate(normalized, TABLES[source.table], context)
     del normalized
     valid, rejected = validated.valid, [validated.rejected]
+    if report.read_from_line is not None:
+        valid, repeated = _split_ids_sent_before(engine, valid, center, source, unit_line=
+                                                 f"{connector.row_unit} {report.read_from_line}")
+        rejected.append(repeated)
     if source.table == "incidents":
         tick("geocoding", 2)
         geocoded = geocode(valid, counties, config.settings.state,
@@ -299,7 +349,26 @@ def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoD
         f"{location}, {unit} {row[ROW_COLUMN]}: {row[REASON_COLUMN]}"
         for row in quarantined.head(EXAMPLE_ERRORS_PER_SOURCE).iter_rows(named=True)
     ]
-    return _Prepared(hashes[-1], valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN), quarantined)
+    return _Prepared(hashes[-1], valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN), quarantined, scan)
+
+
+def _split_ids_sent_before(engine: sa.Engine, valid: pl.DataFrame, center: Center,
+                           source: Source, unit_line: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Appended rows whose id the same feed already sent (and which was stored from it) are
+    rejected, as a read of the whole file rejects an id's repeats."""
+    key = next(name for name in TABLES[source.table].primary_key if name != "center_id")
+    with engine.connect() as connection:
+        stored = stored_keys_from_source(connection, source.table, center.id, source.name,
+                                         valid[key])
+    is_repeat = pl.col(key).is_in(stored)
+    repeated = valid.filter(is_repeat).select(
+        ROW_COLUMN,
+        pl.lit(key).alias(FIELD_COLUMN),
+        pl.lit(f"{key}: repeats an id this feed sent before {unit_line}").alias(REASON_COLUMN),
+        pl.col(key).cast(pl.String).alias(VALUE_COLUMN),
+        RAW_RECORD_COLUMN,
+    )
+    return valid.filter(~is_repeat), repeated
 
 
 def _write_source(connection: sa.Connection, config: ProjectConfig, center: Center,
@@ -326,12 +395,24 @@ def _write_source(connection: sa.Connection, config: ProjectConfig, center: Cent
         with contextlib.suppress(sa.exc.SQLAlchemyError):  # never hide the source's own error
             bulk.restore()
     if source.table == "incidents" and not written.is_empty():
-        touched = pl.concat([written.select(LINK_COLUMNS),
-                             *(rows.cast(written.select(LINK_COLUMNS).schema)
-                               for rows in previous)])
-        relink_duplicates(connection, config, touched)
-    _replace_quarantine(connection, prepared.quarantined, report, run_id)
-    _finish_run(connection, run_id, report, counts)
+        linked = written.select(LINK_COLUMNS)
+        relink_duplicates(connection, config, linked, pl.concat(
+            [linked.clear(), *(rows.cast(linked.schema) for rows in previous)]))
+    _replace_quarantine(connection, prepared.quarantined, report, run_id,
+                        keep_earlier=report.read_from_line is not None)
+    _finish_run(connection, run_id, report, counts, _file_extent(prepared))
+
+
+def _file_extent(prepared: _Prepared) -> dict[str, int | None]:
+    """Where this read of a text file ended, for the next run to read only what follows it.
+    A file whose last CSV record is a quote left open has no such place: lines appended to
+    it continue that record."""
+    scan = prepared.scan
+    if scan is None:
+        return {"source_bytes": None, "source_lines": None}
+    left_open = prepared.quarantined.height > 0 and prepared.quarantined[REASON_COLUMN] \
+        .str.contains(OPEN_QUOTE_REASON, literal=True).any()
+    return {"source_bytes": scan.size, "source_lines": None if left_open else scan.lines}
 
 
 def _combine(data_hash: str, config_hash: str) -> str:
@@ -349,6 +430,7 @@ def _record_run(connection: sa.Connection, report: SourceReport, batch_id: str, 
         "rows_read": report.rows_read, "rows_inserted": 0, "rows_updated": 0,
         "rows_unchanged": 0, "rows_rejected": report.rows_rejected,
         "rows_flagged": report.rows_flagged, "error": report.error,
+        "read_from_line": report.read_from_line,
     }
     result = connection.execute(runs.insert().values(values).returning(runs.c.run_id))
     return int(result.scalar_one())
@@ -366,13 +448,13 @@ def _record_failure(engine: sa.Engine, report: SourceReport, batch_id: str, sour
 
 
 def _finish_run(connection: sa.Connection, run_id: int, report: SourceReport,
-                counts: WriteCounts) -> None:
+                counts: WriteCounts, extent: dict[str, int | None]) -> None:
     report.rows_inserted, report.rows_updated = counts.inserted, counts.updated
     report.rows_unchanged = counts.unchanged
     runs = sql_table("ingest_runs")
     connection.execute(runs.update().where(runs.c.run_id == run_id).values(
         rows_inserted=counts.inserted, rows_updated=counts.updated,
-        rows_unchanged=counts.unchanged, finished_at=datetime.now(UTC),
+        rows_unchanged=counts.unchanged, finished_at=datetime.now(UTC), **extent,
     ))
 
 
@@ -402,13 +484,16 @@ def _write_coverage(connection: sa.Connection, products: pl.DataFrame) -> None:
 
 
 def _replace_quarantine(connection: sa.Connection, quarantined: pl.DataFrame,
-                        report: SourceReport, run_id: int) -> None:
-    """A source's quarantine shows what its current feed sends that cannot be stored."""
+                        report: SourceReport, run_id: int, keep_earlier: bool) -> None:
+    """A source's quarantine shows what its current feed sends that cannot be stored: after a
+    read of the whole feed, that read's rejects; after a read of its appended lines, the
+    earlier rejects (their lines are unchanged) and the new ones."""
     quarantine = sql_table("quarantine")
-    connection.execute(quarantine.delete().where(
-        quarantine.c.center_id == report.center_id,
-        quarantine.c.source_name == report.source_name,
-    ))
+    if not keep_earlier:
+        connection.execute(quarantine.delete().where(
+            quarantine.c.center_id == report.center_id,
+            quarantine.c.source_name == report.source_name,
+        ))
     rows = quarantined.select(
         pl.lit(run_id).alias("run_id"),
         pl.lit(report.center_id).alias("center_id"),
@@ -471,72 +556,108 @@ def _read_windows(connection: sa.Connection, windows: pl.DataFrame) -> pl.DataFr
 
 
 # Touched reports at least 1/WHOLE_READ_SHARE of their categories' stored incidents: read the
-# categories whole instead of growing chains.
+# categories whole instead of growing the neighbourhood window by window.
 WHOLE_READ_SHARE = 20
+# Windows that read 1/NEIGHBOURHOOD_WHOLE_SHARE of the categories' stored incidents or more:
+# read the categories whole instead.
+NEIGHBOURHOOD_WHOLE_SHARE = 2
+# Marks the previous version of a changed report among the stored ones (its key is taken).
+PREVIOUS_VERSION = "\x00previous"
+
+
+def _components(pairs: pl.DataFrame, size: int) -> list[int]:
+    """Connected components of ``size`` reports (0..size-1) joined by (order, order_b) pairs,
+    as each report's component label."""
+    parent = list(range(size))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for first, second in pairs.iter_rows():
+        a, b = root(first), root(second)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return [root(node) for node in range(size)]
+
+
+def _outside(reports: pl.DataFrame, windows: pl.DataFrame, window: timedelta) -> pl.DataFrame:
+    """The reports whose own +-``window`` (in their category) is not inside the read windows."""
+    placed = reports.sort("occurred_at").join_asof(
+        windows.sort("lo"), left_on="occurred_at", right_on="lo", by="category",
+        strategy="backward", check_sortedness=False)
+    covered = (pl.col("occurred_at") - window >= pl.col("lo")) & (
+        pl.col("occurred_at") + window <= pl.col("hi"))
+    return placed.filter(~covered.fill_null(False)).select("category", "occurred_at")
 
 
 def linking_neighbourhood(connection: sa.Connection, touched: pl.DataFrame,
-                          max_minutes: float) -> pl.DataFrame:
-    """The stored incidents whose duplicate links may change when the ``touched`` reports
-    (category, occurred_at: new, changed, and the previous versions of changed ones) change.
+                          max_km: float, max_minutes: float,
+                          previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The stored incidents whose duplicate links may change because the ``touched`` reports
+    (new and changed, stored now) were written over their ``previous`` versions.
 
-    Links never join two reports of different categories or further apart than
-    ``max_minutes``, so the incidents of one category fall into independent time chains split
-    by gaps longer than that; the result is every chain that holds a report within
-    ``max_minutes`` of a touched one, read window by window (never the whole table unless one
-    chain spans it).
+    A report's link depends only on the reports it may pair with (same category, another
+    center, within ``max_minutes`` and ``max_km``), theirs on theirs, and so on: its connected
+    component of candidate pairs. The result is every component holding a touched report or
+    a previous version (which may have held two groups together that now fall apart). It is
+    found by reading the time windows around the touched reports and widening them around any
+    member whose own window was not read yet, so dense data (a report every few minutes)
+    costs reads around the new rows, not the whole table.
     """
     window = timedelta(minutes=max_minutes)
-    touched = touched.select("category", pl.col("occurred_at").dt.convert_time_zone("UTC")
-                             ).drop_nulls().unique()
+    previous = (previous if previous is not None else touched.clear()).select(LINK_COLUMNS)
+    seeds = pl.concat([touched.select(LINK_COLUMNS), previous]).with_columns(
+        pl.col("occurred_at").dt.convert_time_zone("UTC")).drop_nulls(
+        ["category", "occurred_at"])
     incidents = sql_table("incidents")
-    categories = touched["category"].unique().to_list()
+    categories = seeds["category"].unique().to_list()
     stored = connection.execute(sa.select(sa.func.count()).select_from(incidents).where(
         incidents.c.category.in_(categories))).scalar_one()
     whole = incidents.c.category.in_(categories)
-    if touched.height * WHOLE_READ_SHARE >= stored:
-        # A large load (a first load, a rewritten feed): its chains reach most of these
-        # categories anyway, and one read beats growing them window by window.
+    if seeds.height * WHOLE_READ_SHARE >= stored:
+        # A large load (a first load, a rewritten feed): read these categories once.
         return read_frame(connection, "incidents", LINK_COLUMNS, where=whole)
-    targets = _merge(touched.select("category", (pl.col("occurred_at") - window).alias("lo"),
-                                    (pl.col("occurred_at") + window).alias("hi")))
-    windows = targets
+    phantoms = previous.with_columns(pl.col("incident_id") + PREVIOUS_VERSION)
+    seed_keys = pl.concat([touched.select("center_id", "incident_id"),
+                           phantoms.select("center_id", "incident_id")])
+    windows = _merge(seeds.select("category", (pl.col("occurred_at") - window).alias("lo"),
+                                  (pl.col("occurred_at") + window).alias("hi")))
     while True:
         rows = _read_windows(connection, windows)
-        if rows.is_empty():
-            return rows
-        if 2 * rows.height >= stored:
-            # Dense data: the chains run through most of the table; read it once.
+        if NEIGHBOURHOOD_WHOLE_SHARE * rows.height >= stored:
+            # The neighbourhood runs through most of these categories; read them once.
             return read_frame(connection, "incidents", LINK_COLUMNS, where=whole)
-        located = rows.sort("category", "occurred_at").with_columns(
-            (pl.col("occurred_at").diff().over("category") > window).fill_null(True)
-            .cum_sum().alias("_chain"))
-        hit = located.join_asof(targets.rename({"lo": "_lo"}), left_on="occurred_at",
-                                right_on="_lo", by="category", strategy="backward",
-                                check_sortedness=False)
-        in_target = hit.filter(pl.col("occurred_at") <= pl.col("hi"))["_chain"].unique()
-        chains = located.filter(pl.col("_chain").is_in(in_target.implode()))
-        # A chain cut by the edge of what was read grows past it by its own length (at least
-        # the window): a long chain is found in a few reads, not one read per window's width.
-        reach = pl.max_horizontal(pl.lit(window),
-                                  pl.col("occurred_at").max() - pl.col("occurred_at").min())
-        needed = chains.group_by("category", "_chain").agg(
-            (pl.col("occurred_at").min() - reach).alias("lo"),
-            (pl.col("occurred_at").max() + reach).alias("hi")).drop("_chain")
-        grown = _merge(pl.concat([windows, needed.cast(windows.schema)]))
-        if grown.equals(windows):
-            return chains.drop("_chain")
-        windows = grown
+        candidates = pl.concat([rows, phantoms.cast(rows.schema)])
+        reports = ordered_reports(candidates)  # the same order candidate_pairs gives
+        pairs = candidate_pairs(candidates, max_km, max_minutes).select(
+            pl.col("order") - 1, pl.col("order_b") - 1)
+        reports = reports.sort("order").with_columns(
+            pl.Series("_component", _components(pairs, reports.height)))
+        hit = reports.join(seed_keys, on=["center_id", "incident_id"], how="semi")[
+            "_component"].unique()
+        members = reports.filter(pl.col("_component").is_in(hit.implode()))
+        missing = _outside(members, windows, window)
+        if missing.is_empty():
+            real = ~pl.col("incident_id").str.ends_with(PREVIOUS_VERSION)
+            return members.filter(real).select(LINK_COLUMNS)
+        windows = _merge(pl.concat([windows, missing.select(
+            "category", (pl.col("occurred_at") - window).alias("lo"),
+            (pl.col("occurred_at") + window).alias("hi"))]))
 
 
 def relink_duplicates(connection: sa.Connection, config: ProjectConfig,
-                      touched: pl.DataFrame) -> int:
-    """Bring ``incident_links`` up to date for the reports a source touched: only the chains of
-    reports around them (see :func:`linking_neighbourhood`) are linked again, and only their
-    links replaced. The result equals linking every stored incident again. Returns the links
-    of those chains."""
+                      touched: pl.DataFrame, previous: pl.DataFrame | None = None) -> int:
+    """Bring ``incident_links`` up to date for the reports a source wrote (``touched``, over
+    the ``previous`` versions of the changed ones): only the reports that may pair with them,
+    directly or through others (see :func:`linking_neighbourhood`), are linked again, and only
+    their links replaced. The result equals linking every stored incident again. Returns the
+    links of those reports."""
     rules = config.settings.ingest
-    reports = linking_neighbourhood(connection, touched, rules.duplicate_max_minutes)
+    reports = linking_neighbourhood(connection, touched, rules.duplicate_max_km,
+                                    rules.duplicate_max_minutes, previous)
     links = link_duplicates(reports, rules.duplicate_max_km, rules.duplicate_max_minutes)
     touched_keys = pl.concat([reports.select("center_id", "incident_id"),
                               touched.select("center_id", "incident_id")]).unique()

@@ -25,6 +25,10 @@ SQLITE_INGEST_CACHE_KIB = 262_144
 # A table receiving at least this many rows, and more than it already holds, has its secondary
 # indexes rebuilt once at the end of the run instead of updated row by row.
 DEFERRED_INDEX_MIN_ROWS = 50_000
+# Up to this many rows given, their stored versions are looked up by key (an append of a few
+# rows costs a few reads); more, and the center's stored rows are read in one scan.
+KEYED_LOOKUP_MAX_ROWS = 50_000
+KEYS_PER_LOOKUP = 500
 # Bookkeeping the store keeps about a row, not part of what the feed said about it.
 BOOKKEEPING = ("row_hash", "run_id", "entered_at", "review_by")
 
@@ -106,18 +110,40 @@ def delete_keys(connection: sa.Connection, table_name: str, keys: pl.DataFrame) 
     connection.execute(table.delete().where(condition), rows)
 
 
+def _key_chunks(keys: pl.Series) -> list[list[object]]:
+    unique = keys.unique().to_list()
+    return [unique[start:start + KEYS_PER_LOOKUP]
+            for start in range(0, len(unique), KEYS_PER_LOOKUP)]
+
+
 def existing_hashes(connection: sa.Connection, table_name: str, center_id: str,
-                    key: str) -> pl.DataFrame:
-    """Key, hash and review dates of a center's stored rows."""
+                    key: str, keys: pl.Series | None = None) -> pl.DataFrame:
+    """Key, hash and review dates of a center's stored rows (only those with ``keys``, when
+    given and few)."""
     table = sql_table(table_name)
     query = sa.select(table.c[key], table.c.row_hash, table.c.entered_at,
                       table.c.review_by).where(table.c.center_id == center_id)
-    rows = connection.execute(query).all()
+    if keys is not None and keys.len() <= KEYED_LOOKUP_MAX_ROWS:
+        rows = [row for chunk in _key_chunks(keys)
+                for row in connection.execute(query.where(table.c[key].in_(chunk))).all()]
+    else:
+        rows = list(connection.execute(query).all())
     names = [key, "stored_hash", "stored_entered_at", "stored_review_by"]
     frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
     wanted = [pl.String(), pl.String(), pl.Datetime("us", "UTC"), pl.Datetime("us", "UTC")]
     return frame.with_columns(as_schema_dtype(pl.col(name), frame.schema[name], dtype)
                               for name, dtype in zip(names, wanted, strict=True))
+
+
+def stored_keys_from_source(connection: sa.Connection, table_name: str, center_id: str,
+                            source_name: str, keys: pl.Series) -> list[str]:
+    """Those of ``keys`` stored for this center by a run of this source."""
+    table, runs = sql_table(table_name), sql_table("ingest_runs")
+    key = next(name for name in TABLES[table_name].primary_key if name != "center_id")
+    query = (sa.select(table.c[key]).join(runs, runs.c.run_id == table.c.run_id)
+             .where(table.c.center_id == center_id, runs.c.source_name == source_name))
+    return [value for chunk in _key_chunks(keys.drop_nulls())
+            for value in connection.execute(query.where(table.c[key].in_(chunk))).scalars()]
 
 
 def purged_keys(connection: sa.Connection, table_name: str, center_id: str) -> list[str]:
@@ -205,7 +231,7 @@ def upsert(connection: sa.Connection, table_name: str, frame: pl.DataFrame, cent
     purged = purged_keys(connection, table_name, center_id)
     if purged:
         frame = frame.filter(~pl.col(key).is_in(purged))
-    stored = existing_hashes(connection, table_name, center_id, key)
+    stored = existing_hashes(connection, table_name, center_id, key, frame[key])
     compared = frame.join(stored, on=key, how="left")
     is_new = pl.col("stored_hash").is_null()
     is_changed = ~is_new & (pl.col("stored_hash") != pl.col("row_hash"))

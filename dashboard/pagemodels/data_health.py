@@ -33,7 +33,8 @@ FRESHNESS_HEADERS = {
     "center_id": "Center", "source_name": "Source", "table_name": "Table",
     "connector_kind": "Format", "last_checked_at": "Last checked (UTC)",
     "last_loaded_at": "Last changed (UTC)", "hours_since_load": "Age (h)",
-    "rows_read": "Rows read", "rows_rejected": "Rejected", "location": "Location"}
+    "rows_read": "Rows read", "rows_rejected": "Rejected", "last_read": "Read",
+    "location": "Location"}
 FAILED_HEADERS = {"center_id": "Center", "source_name": "Source", "table_name": "Table",
                   "failed_at": "Failed (UTC)", "error": "Error"}
 QUARANTINE_SUMMARY_HEADERS = {
@@ -52,6 +53,17 @@ LINK_HEADERS = {
     "duplicate_of_incident_id": "Its incident", "distance_km": "Apart (km)",
     "minutes_apart": "Apart (minutes)", "category": "Category",
     "occurred_at": "Occurred (UTC)", "county_fips": "County"}
+
+
+def _with_last_read(freshness: pl.DataFrame) -> pl.DataFrame:
+    """What the last load read: the whole source, or only the lines appended to a file."""
+    appended = pl.col("read_from_line").map_elements(
+        lambda line: f"Appended lines, from line {line:,}", return_dtype=pl.String,
+        skip_nulls=True)
+    return freshness.with_columns(
+        pl.when(pl.col("last_loaded_at").is_null()).then(None)
+        .when(pl.col("read_from_line").is_null()).then(pl.lit("Whole source"))
+        .otherwise(appended).alias("last_read"))
 
 
 @dataclass(frozen=True)
@@ -103,8 +115,8 @@ def data_health_page(visibility: VisibilityClass, health: HealthFrames, now: dat
             per_center.with_columns(pl.col("kind").replace(CENTER_KINDS)), PER_CENTER_HEADERS),
         per_center_chart=rows_per_center_figure(per_center),
         totals={name: int(value or 0) for name, value in totals.items()},
-        freshness=shown(source_freshness(frames, now), FRESHNESS_HEADERS).sort(
-            "Center", "Source"),
+        freshness=shown(_with_last_read(source_freshness(frames, now)),
+                        FRESHNESS_HEADERS).sort("Center", "Source"),
         quarantine=quarantine,
         quarantine_summary=None if quarantine.is_empty()
         else shown(quarantine_by_field(quarantine), QUARANTINE_SUMMARY_HEADERS),
