@@ -286,7 +286,10 @@ INGEST_RUNS = Table(
               "sources.", minimum=0),
         Field("source_lines", "integer", "Complete lines in that file, when it ends with a line "
               "break and no record was left open: the next run may then read only what is "
-              "appended after it.", minimum=0),
+              "appended after it. For a database read by its incremental column: rows read "
+              "so far.", minimum=0),
+        Field("source_cursor", "text", "For a database read by its incremental column: the "
+              "greatest value read so far (JSON); the next run reads the rows past it."),
         Field("read_from_line", "integer", "First line read when only the lines appended since "
               "the last load were read; empty when the whole source was read.", minimum=1),
     ),

@@ -63,6 +63,18 @@ class AppendReader(Protocol):
         them), or None when the options make that unsafe (e.g. a UTF-16 file)."""
 
 
+@runtime_checkable
+class IncrementalReader(Protocol):
+    """A connector that can read only the rows added or changed since a cursor: the greatest
+    value of a column that grows with every new or changed row (a sequence, an entry time)."""
+
+    def read_after(self, location: str, options: BaseModel, cursor: str | None,
+                   rows_before: int) -> tuple[pl.LazyFrame, str | None] | None:
+        """The rows whose incremental column is past ``cursor`` (from :meth:`read_after`
+        before; None: every row), ``_row`` numbered on from ``rows_before``, and the cursor
+        after them (``cursor`` when no row came). None when the options name no column."""
+
+
 CONNECTORS: dict[str, Connector] = {}
 ConnectorClass = TypeVar("ConnectorClass", bound=type)
 

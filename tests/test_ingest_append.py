@@ -5,8 +5,9 @@ config, a file that may still be growing its last line) is read whole."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from dashboard.settings import load_config
 from dashboard.store import open_store
 from data_sources import connector_for
 from data_sources.files import scan_file
+from data_sources.sql import cursor_text, cursor_value
 
 RIFC = ("rifc", "incidents")
 PROV = ("prov", "incidents")
@@ -269,3 +271,115 @@ def test_data_health_says_what_the_last_load_read(ri_dir: Path, sqlite_store: sa
     assert read[("Rhode Island Fusion Center", "incidents")] == (
         f"Appended lines, from line {lines + 1:,}", 5)
     assert read[("Providence Regional Intelligence Center", "incidents")][0] == "Whole source"
+
+
+# --- a database read by its incremental column -------------------------------------------
+
+SQL_ROWS = [
+    (1, "P-100", "2025-01-15T13:05:00Z", "gangs", "44007", 41.8607, -71.5693, "Rail yard"),
+    (2, "P-101", "2025-01-20T17:00:00Z", "narcotics", "44001", None, None, "Pills seized"),
+    (3, "P-102", "2025-02-30T12:00:00Z", "narcotics", "44001", None, None, "No such day"),
+]
+
+
+def sql_source(ri_dir: Path, edit_file: Callable[[Path, str, str], None],
+               options: str = 'table = "reports", incremental_column = "seq"') -> Path:
+    """Make the prov center's incidents come from a SQLite table with a sequence column."""
+    path = ri_dir / "feeds" / "prov.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute('CREATE TABLE reports (seq INTEGER, id TEXT, "when" TEXT, type TEXT, '
+                           "fips TEXT, lat REAL, lon REAL, text TEXT)")
+        connection.executemany("INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?)", SQL_ROWS)
+    edit_file(ri_dir / "config" / "centers.toml",
+              'kind = "ndjson"\nlocation = "../feeds/prov_incidents.ndjson"\n',
+              f'kind = "sql"\nlocation = "sqlite:///{path}"\noptions = {{ {options} }}\n')
+    return path
+
+
+def sql_run(path: Path, statement: str, rows: list[tuple[Any, ...]] | None = None) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.executemany(statement, rows or [()])
+
+
+def test_a_table_read_by_its_incremental_column_reads_only_rows_past_the_cursor(
+        ri_dir: Path, sqlite_store: sa.Engine, tmp_path: Path,
+        edit_file: Callable[[Path, str, str], None]) -> None:
+    path = sql_source(ri_dir, edit_file)
+    first = ingest(ri_dir, sqlite_store)[PROV]
+    assert (first.read_from_line, first.rows_read, first.rows_inserted,
+            first.rows_rejected) == (None, 3, 2, 1)
+
+    unchanged = ingest(ri_dir, sqlite_store)[PROV]
+    assert (unchanged.status, unchanged.rows_read) == ("unchanged", 0)
+
+    sql_run(path, "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        (4, "P-103", "2025-02-11T09:00:00Z", "gangs", "44007", 41.86, -71.57, "New"),
+        (5, "P-104", "2025-02-12T09:00:00Z", "gangs", "44007", None, None, "Newer")])
+    sql_run(path, "UPDATE reports SET seq = 6, text = 'Rail yard, again' WHERE id = 'P-100'")
+
+    later = ingest(ri_dir, sqlite_store)[PROV]
+
+    assert (later.status, later.read_from_line, later.rows_read) == ("loaded", 4, 3)
+    assert (later.rows_inserted, later.rows_updated, later.rows_rejected) == (2, 1, 0)
+    stored = read_frame(sqlite_store, "incidents").filter(pl.col("center_id") == "prov")
+    assert sorted(stored["incident_id"]) == ["P-100", "P-101", "P-103", "P-104"]
+    assert stored.filter(pl.col("incident_id") == "P-100")["narrative"].to_list() == [
+        "Rail yard, again"]
+    # The reject of the first read stays: its row is still in the table.
+    assert _rejects_of(sqlite_store, "prov") == {3: "occurred_at"}
+    assert picture(sqlite_store) == picture(whole_read_store(ri_dir, tmp_path))
+
+
+def _rejects_of(engine: sa.Engine, center: str) -> dict[int, str]:
+    quarantine = read_frame(engine, "quarantine").filter(pl.col("center_id") == center,
+                                                         pl.col("source_name") == "incidents")
+    return dict(zip(quarantine["row_number"], quarantine["field"], strict=True))
+
+
+def test_a_query_read_by_its_incremental_column(
+        ri_dir: Path, sqlite_store: sa.Engine, edit_file: Callable[[Path, str, str], None],
+        ) -> None:
+    path = sql_source(ri_dir, edit_file, 'query = "SELECT * FROM reports WHERE type = '
+                                         "'gangs'\", incremental_column = \"seq\"")
+    assert ingest(ri_dir, sqlite_store)[PROV].rows_inserted == 1
+    sql_run(path, "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        (4, "P-103", "2025-02-11T09:00:00Z", "gangs", "44007", 41.86, -71.57, "New"),
+        (5, "P-104", "2025-02-12T09:00:00Z", "narcotics", "44007", None, None, "Other")])
+
+    later = ingest(ri_dir, sqlite_store)[PROV]
+
+    assert (later.read_from_line, later.rows_read, later.rows_inserted) == (2, 1, 1)
+
+
+def test_a_changed_config_reads_the_table_whole_again(
+        ri_dir: Path, sqlite_store: sa.Engine, edit_file: Callable[[Path, str, str], None],
+        ) -> None:
+    sql_source(ri_dir, edit_file)
+    ingest(ri_dir, sqlite_store)
+    # Any change to the source's config (here a value map) may change the rows it yields.
+    edit_file(ri_dir / "config" / "centers.toml", 'text = "narrative"\n',
+              'text = "narrative"\n\n[centers.sources.values.category]\n'
+              '"Gangs" = "gangs"\n')
+
+    again = ingest(ri_dir, sqlite_store)[PROV]
+
+    assert (again.status, again.read_from_line, again.rows_read) == ("loaded", None, 3)
+
+
+def test_an_incremental_column_the_source_lacks_fails_that_source_in_one_line(
+        ri_dir: Path, sqlite_store: sa.Engine, edit_file: Callable[[Path, str, str], None],
+        ) -> None:
+    sql_source(ri_dir, edit_file, 'table = "reports", incremental_column = "changed_at"')
+
+    report = ingest(ri_dir, sqlite_store)
+
+    assert report[PROV].status == "failed"
+    assert report[PROV].error is not None
+    assert "no column 'changed_at' (incremental_column)" in report[PROV].error
+    assert report[RIFC].status == "loaded"  # the other centers load
+
+
+def test_cursor_values_keep_their_type() -> None:
+    for value in (7, 2.5, "2025-01-02 03:04:05", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+                  date(2025, 1, 2)):
+        assert cursor_value(cursor_text(value)) == value

@@ -154,7 +154,8 @@ SQL_INCIDENTS = IncidentStyle(
     id_format="{code}-R", id_digits=7,
     time_format="%Y-%m-%d %H:%M:%S", local_time=False,
     impossible_time="{year}-02-30 08:00:00", unknown_category="Lost Property",
-    options={"table": "incident_reports"},
+    # An RMS table gains rows with later entry times: later runs read only those.
+    options={"table": "incident_reports", "incremental_column": "entered_date"},
 )
 
 # Spreadsheets are slow to write: the generator gives this style to the smallest center.

@@ -52,7 +52,7 @@ from dashboard.schema import TABLES
 from dashboard.settings import Center, ProjectConfig, Source
 from dashboard.store import table as sql_table
 from dashboard.store import write_transaction
-from data_sources import ROW_COLUMN, AppendReader, FileScan, connector_for
+from data_sources import ROW_COLUMN, AppendReader, FileScan, IncrementalReader, connector_for
 from data_sources.files import OPEN_QUOTE_REASON
 
 # (step description, steps done, steps in all)
@@ -207,11 +207,13 @@ class LastLoad:
     source_hash: str
     source_bytes: int | None
     source_lines: int | None
+    source_cursor: str | None
 
 
 def last_load(connection: sa.Connection, center_id: str, source_name: str) -> LastLoad | None:
     runs = sql_table("ingest_runs")
-    query = (sa.select(runs.c.source_hash, runs.c.source_bytes, runs.c.source_lines)
+    query = (sa.select(runs.c.source_hash, runs.c.source_bytes, runs.c.source_lines,
+                       runs.c.source_cursor)
              .where(runs.c.center_id == center_id, runs.c.source_name == source_name,
                     runs.c.status == "loaded")
              .order_by(runs.c.run_id.desc()).limit(1))
@@ -231,6 +233,21 @@ class _Prepared:
     valid: pl.DataFrame
     quarantined: pl.DataFrame
     scan: FileScan | None = None
+    # A source read by its incremental column: rows read so far, and the cursor after them.
+    rows_so_far: int | None = None
+    cursor: str | None = None
+
+
+# Tells a cursor apart from a content hash in ingest_runs.source_hash.
+CURSOR_HASH_PREFIX = "cursor:"
+
+
+def _resumes_after_cursor(last: LastLoad | None, config_hash: str) -> bool:
+    """Whether the last load read by cursor under the same config: read on from its cursor."""
+    return (last is not None and last.source_cursor is not None
+            and last.source_lines is not None
+            and _combine(CURSOR_HASH_PREFIX + last.source_cursor, config_hash)
+            == last.source_hash)
 
 
 def _only_appended(last: LastLoad | None, scan: FileScan | None, config_hash: str) -> bool:
@@ -297,6 +314,8 @@ def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoD
                 report.status = "unchanged"
                 return None
         appended: pl.LazyFrame | None = None
+        by_cursor: tuple[pl.LazyFrame, str | None] | None = None
+        cursor: str | None = None
         if _only_appended(last, scan, config_hash):
             assert last is not None and last.source_bytes is not None \
                 and last.source_lines is not None and isinstance(connector, AppendReader)
@@ -304,11 +323,27 @@ def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoD
                                                last.source_lines)
             if appended is not None:
                 report.read_from_line = last.source_lines + 1
+        elif file_hash is None and isinstance(connector, IncrementalReader):
+            resume = _resumes_after_cursor(last, config_hash)
+            assert last is not None or not resume
+            rows_before = (last.source_lines or 0) if last is not None and resume else 0
+            by_cursor = connector.read_after(
+                location, options, last.source_cursor if last is not None and resume else None,
+                rows_before)
+            if by_cursor is not None:
+                appended, cursor = by_cursor
+                if resume:
+                    report.read_from_line = rows_before + 1
         raw = (appended if appended is not None else connector.read(location, options)).collect()
         normalized = normalize(raw.lazy(), source, center, raw_records=False)
     except Exception as error:  # a connector may raise anything
         raise SourceFailed(f"{where}: cannot read: {one_line(error)}") from error
-    if not file_hash:
+    if by_cursor is not None and cursor is not None:
+        hashes.append(_combine(CURSOR_HASH_PREFIX + cursor, config_hash))
+        if hashes[-1] == previous_hash:  # no row past the cursor
+            report.status = "unchanged"
+            return None
+    elif not file_hash:
         content_hash = normalized.drop(RAW_RECORD_COLUMN).hash_rows(seed=0).sum()
         hashes.append(_combine(str(content_hash), config_hash))
         if hashes[-1] == previous_hash:
@@ -328,7 +363,9 @@ def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoD
     validated = validate(normalized, TABLES[source.table], context)
     del normalized
     valid, rejected = validated.valid, [validated.rejected]
-    if report.read_from_line is not None:
+    if report.read_from_line is not None and by_cursor is None:
+        # Appended lines: an id the file sent before is a repeat. (Rows past a cursor with a
+        # known id are changed rows: they update.)
         valid, repeated = _split_ids_sent_before(engine, valid, center, source, unit_line=
                                                  f"{connector.row_unit} {report.read_from_line}")
         rejected.append(repeated)
@@ -349,7 +386,10 @@ def _prepare_source(engine: sa.Engine, config: ProjectConfig, counties: gpd.GeoD
         f"{location}, {unit} {row[ROW_COLUMN]}: {row[REASON_COLUMN]}"
         for row in quarantined.head(EXAMPLE_ERRORS_PER_SOURCE).iter_rows(named=True)
     ]
-    return _Prepared(hashes[-1], valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN), quarantined, scan)
+    return _Prepared(hashes[-1], valid.drop(ROW_COLUMN, RAW_RECORD_COLUMN), quarantined, scan,
+                     rows_so_far=None if by_cursor is None or cursor is None
+                     else (report.read_from_line or 1) - 1 + report.rows_read,
+                     cursor=cursor if by_cursor is not None else None)
 
 
 def _split_ids_sent_before(engine: sa.Engine, valid: pl.DataFrame, center: Center,
@@ -403,16 +443,18 @@ def _write_source(connection: sa.Connection, config: ProjectConfig, center: Cent
     _finish_run(connection, run_id, report, counts, _file_extent(prepared))
 
 
-def _file_extent(prepared: _Prepared) -> dict[str, int | None]:
+def _file_extent(prepared: _Prepared) -> dict[str, int | str | None]:
     """Where this read of a text file ended, for the next run to read only what follows it.
     A file whose last CSV record is a quote left open has no such place: lines appended to
     it continue that record."""
     scan = prepared.scan
     if scan is None:
-        return {"source_bytes": None, "source_lines": None}
+        return {"source_bytes": None, "source_lines": prepared.rows_so_far,
+                "source_cursor": prepared.cursor}
     left_open = prepared.quarantined.height > 0 and prepared.quarantined[REASON_COLUMN] \
         .str.contains(OPEN_QUOTE_REASON, literal=True).any()
-    return {"source_bytes": scan.size, "source_lines": None if left_open else scan.lines}
+    return {"source_bytes": scan.size, "source_lines": None if left_open else scan.lines,
+            "source_cursor": None}
 
 
 def _combine(data_hash: str, config_hash: str) -> str:
@@ -448,7 +490,7 @@ def _record_failure(engine: sa.Engine, report: SourceReport, batch_id: str, sour
 
 
 def _finish_run(connection: sa.Connection, run_id: int, report: SourceReport,
-                counts: WriteCounts, extent: dict[str, int | None]) -> None:
+                counts: WriteCounts, extent: dict[str, int | str | None]) -> None:
     report.rows_inserted, report.rows_updated = counts.inserted, counts.updated
     report.rows_unchanged = counts.unchanged
     runs = sql_table("ingest_runs")

@@ -1,5 +1,5 @@
-"""ingest_runs.source_bytes, source_lines, read_from_line: a text feed that only grew is read
-from where the last load ended
+"""ingest_runs.source_bytes, source_lines, read_from_line, source_cursor: a text feed that only
+grew is read from where the last load ended, a database from its incremental column's cursor
 
 Revision ID: 0005
 Revises: 0004
@@ -24,9 +24,12 @@ def upgrade() -> None:
         for name in COLUMNS:
             column_type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
             batch_op.add_column(sa.Column(name, column_type, autoincrement=False, nullable=True))
+        batch_op.add_column(sa.Column("source_cursor", sa.Text(), autoincrement=False,
+                                      nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("ingest_runs", schema=None) as batch_op:
+        batch_op.drop_column("source_cursor")
         for name in reversed(COLUMNS):
             batch_op.drop_column(name)
