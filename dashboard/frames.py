@@ -236,7 +236,7 @@ PICTURE_TABLES: dict[str, Sequence[str] | None] = {
     "incident_links": ("center_id", "incident_id", "duplicate_of_center_id",
                        "duplicate_of_incident_id"),
     "products": ("center_id", "product_id", "title", "product_type", "published_at", "topics",
-                 "audience", "tlp", "recipients", "summary"),
+                 "audience", "tlp", "recipients", "summary", "source_url"),
     "product_coverage": None, "regions": None, "centers": None, "center_aor": None,
 }
 

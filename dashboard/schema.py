@@ -201,6 +201,9 @@ PRODUCTS = Table(
               required=True, vocabulary="tlp"),
         Field("summary", "text", "Summary from the feed: untrusted.", max_length=20_000),
         Field("incident_ids", "text_list", "Ids of the center's incidents it draws on."),
+        Field("source_url", "text", "Where the product can be read at its source, when the feed "
+              "says: shown as a link only if it is an absolute http(s) address.",
+              max_length=2_000),
         *_handling_fields(),
         Field("row_hash", "text", "Hash of the canonical row.", computed=True),
         Field("run_id", "integer", "Ingest run that last wrote the row.", computed=True),

@@ -140,14 +140,21 @@ def test_latest_products_open_in_full(ri: tuple[ProjectConfig, ViewData, ViewDat
         "Threat assessment", "TLP:GREEN")  # no marking in the feed: the center's default
     assert first.summary == "Pill seizures in Bristol and Providence."
     assert first.topics == "Narcotics, Gangs"
-    assert first.link is None  # the feeds give no link
+    assert first.link is None  # its feed gives no link
+    by_title = {card.title: card for card in overview_page(
+        config, data, Filters(period="custom", start=date(2025, 1, 1), end=date(2025, 3, 1)),
+        TODAY).latest_products}
+    # The feed's source_url is the card's link; a javascript: address is not a link.
+    assert by_title["Gang graffiti trend in Providence"].link == (
+        "https://fusion.example.gov/products/RP-1")
+    assert by_title["Statewide cyber threat assessment"].link is None
     # Feed text stays text in the card's Markdown.
     hostile = replace(first, title="<img src=x onerror=alert(1)>", summary="[x](javascript:y)")
     assert "<img" not in hostile.details_markdown()
     assert "](" not in hostile.details_markdown()
-    # A partner receives no summary (what they receive is unchanged by the cards).
-    assert all(card.summary is None for card in overview_page(config, partner, WINTER,
-                                                              TODAY).latest_products)
+    # A partner receives no summary and no link (what they receive is unchanged by the cards).
+    assert all(card.summary is None and card.link is None for card in overview_page(
+        config, partner, WINTER, TODAY).latest_products)
 
 
 @pytest.mark.parametrize(("address", "kept"), [

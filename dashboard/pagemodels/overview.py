@@ -154,7 +154,8 @@ def product_cards(config: ProjectConfig, products: pl.DataFrame, center_names: M
         product_type=types.get(row["product_type"], row["product_type"]),
         topics=", ".join(categories.get(t, t) for t in row["topics"] or []),
         marking=row["tlp"], summary=(row["summary"] or "") if with_summaries else None,
-        link=safe_link(row.get(SOURCE_LINK_COLUMN)),
+        # A link, like the summary, is a record's detail: partners receive neither.
+        link=safe_link(row.get(SOURCE_LINK_COLUMN)) if with_summaries else None,
     ) for row in products.iter_rows(named=True)]
 
 
