@@ -629,6 +629,16 @@ def render_filter_sidebar(config: ProjectConfig, today: date, aggregates_only: b
 # --- maps ----------------------------------------------------------------------------------------
 
 CLICK_KEY = "map_last_click"
+OVERVIEW_MAP_HEIGHT_PX, ANALYST_MAP_HEIGHT_PX = 380, 620
+
+
+def _map_slot(key: str, height_px: int) -> Any:
+    """A container never shorter than the map it holds. A map whose script changed (new
+    counts: a click on a county changes them) is a new streamlit-folium iframe, 0 px tall until
+    Leaflet has loaded; without the floor the page shrinks for that moment, the browser pulls
+    its scroll position up with it, and the reader lands at the top (issue 14)."""
+    st.html(f"<style>.st-key-{key} {{ min-height: {height_px}px; }}</style>")
+    return st.container(key=key)
 
 
 def render_overview_map(context: PageContext, county_counts: pl.DataFrame) -> None:
@@ -636,8 +646,9 @@ def render_overview_map(context: PageContext, county_counts: pl.DataFrame) -> No
     state = context.config.settings.state
     folium_map = county_map(state, county_counts, layers=MapLayers(
         regions=_regions(context), places=places_for_state(state)))
-    st_folium(folium_map, height=380, use_container_width=True, returned_objects=[],
-              key="overview_map")
+    with _map_slot("overview_map_slot", OVERVIEW_MAP_HEIGHT_PX):
+        st_folium(folium_map, height=OVERVIEW_MAP_HEIGHT_PX, use_container_width=True,
+                  returned_objects=[], key="overview_map")
 
 
 def _regions(context: PageContext) -> gpd.GeoDataFrame:
@@ -677,11 +688,17 @@ def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.
     folium_map = county_map(config.settings.state, county_table, measure, measure_label,
                             layers=layers, selected=filters.counties)
     # Only a click on a county comes back: pan and zoom cause no rerun.
-    clicked = st_folium(folium_map, height=620, use_container_width=True,
-                        returned_objects=["last_active_drawing"], key="analyst_map")
+    with _map_slot("analyst_map_slot", ANALYST_MAP_HEIGHT_PX):
+        clicked = st_folium(folium_map, height=ANALYST_MAP_HEIGHT_PX, use_container_width=True,
+                            returned_objects=["last_active_drawing"], key="analyst_map")
     feature = (clicked or {}).get("last_active_drawing") or {}
     fips = (feature.get("properties") or {}).get("county_fips")
-    if fips and fips in config.county_to_region and st.session_state.get(CLICK_KEY) != feature:
+    if not feature:
+        # A map drawn afresh (new counts: the sidebar cleared the county, say) reports no
+        # click yet: forget the last one, so that a click on that county again is acted on.
+        st.session_state.pop(CLICK_KEY, None)
+    elif fips in config.county_to_region and st.session_state.get(CLICK_KEY) != feature:
+        # The same map reports its last click on every rerun: act on it once.
         st.session_state[CLICK_KEY] = feature
         request_filter_change(counties=(fips,), regions=())
 

@@ -22,14 +22,18 @@ filters = current_filters()
 hotspot_measure = st.session_state.get("map_hotspot_measure") or "incidents"
 page = page_model(context, map_page, filters, hotspot_measure=hotspot_measure)
 
-st.title(f"Map · {markdown_text(page.scope.heading)}")
-if page.scope.filters_line:
-    st.markdown(markdown_text(page.scope.filters_line))
-st.caption(f"{page.period.label()} · click a county to filter every page by it · hot and cold "
-           f"spots are Getis-Ord Gi* over county {HOTSPOT_MEASURES[hotspot_measure]} (queen "
-           "contiguity) at 90/95/99 % confidence, computed statewide")
-if page.note:
-    st.info(page.note, icon=":material/shield:")
+# One block, however many lines the filters add: Streamlit matches elements by position, so a
+# line more above the map (a click sets a county filter) would replace the map's block with
+# another element for a moment, and the page, shorter, would scroll to the top (issue 14).
+with st.container():
+    st.title(f"Map · {markdown_text(page.scope.heading)}")
+    if page.scope.filters_line:
+        st.markdown(markdown_text(page.scope.filters_line))
+    st.caption(f"{page.period.label()} · click a county to filter every page by it · hot and "
+               f"cold spots are Getis-Ord Gi* over county {HOTSPOT_MEASURES[hotspot_measure]} "
+               "(queen contiguity) at 90/95/99 % confidence, computed statewide")
+    if page.note:
+        st.info(page.note, icon=":material/shield:")
 
 MEASURES = {"incidents": "Incidents", "per_100k": "Per 100,000 residents",
             "per_1000_km2": "Per 1,000 km²"}

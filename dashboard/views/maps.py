@@ -125,6 +125,29 @@ class _Legend(MacroElement):
         self.legend_html = legend_html
 
 
+class _FocusWithoutScrolling(MacroElement):
+    """Leaflet focuses the map on the first mousedown (for its arrow keys) with a plain
+    ``focus()``, which also scrolls the page around the map's iframe until all of the map
+    shows: the map moves under the pointer between mousedown and mouseup, and the click lands
+    on nothing (issue 14). Focus it without scrolling instead. The handler's listeners are
+    bound to the method, so it is swapped while the handler is off."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        (function (keyboard) {
+            if (!keyboard || !keyboard.enabled()) { return; }
+            keyboard.disable();
+            keyboard._onMouseDown = function () {
+                if (!this._focused) { this._map.getContainer().focus({preventScroll: true}); }
+            };
+            keyboard.enable();
+        })({{ this._parent.get_name() }}.keyboard);
+    {% endmacro %}""")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "FocusWithoutScrolling"
+
+
 def _symbol(colour: str, radius: int, label: str) -> str:
     size = 2 * radius
     return (f'<div><span style="display:inline-block;width:{size}px;height:{size}px;'
@@ -301,6 +324,7 @@ def county_map(
     folium_map.add_child(_Legend(legend_html(measure_label, breaks, number_format, notes,
                                              symbol_rows)))
     folium.LayerControl(collapsed=False).add_to(folium_map)
+    folium_map.add_child(_FocusWithoutScrolling())
     return localize_assets(folium_map)
 
 
