@@ -541,8 +541,9 @@ def _value_names(config: ProjectConfig) -> dict[str, dict[Any, str]]:
     categories, regions = config.taxonomy.categories, names["region"]
     county_region = config.county_to_region
     return names | {
-        # Counties listed region by region, so a long list reads grouped.
-        "county": {fips: f"{regions[county_region[fips]]} › {names['county'][fips]}"
+        # Counties listed region by region, so a long list reads grouped; the county's name
+        # first, as a chosen value's chip shows only the start of its label.
+        "county": {fips: f"{names['county'][fips]} · {regions[county_region[fips]]}"
                    for fips in sorted(county_region, key=lambda f: (
                        regions[county_region[f]], names["county"][f]))},
         "category": {key: label + (" ⚠" if categories[key].first_amendment_caution else "")
