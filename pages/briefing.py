@@ -42,7 +42,8 @@ from page_glue import (
 )
 
 PRODUCED_KEY = "briefing_produced"
-PREVIEW_TABLES = ("kpis", "hotspots", "compstat", "gaps", "clusters", "centers", "products")
+PREVIEW_TABLES = ("kpis", "hotspots", "regions", "compstat", "gaps", "clusters", "centers",
+                  "products")
 
 
 @st.cache_data(max_entries=16, show_spinner="Composing the briefing...")

@@ -20,8 +20,10 @@ from dashboard.pagemodels.trends import (
 )
 from dashboard.views.picture import kpi_delta
 from dashboard.views.trends import (
+    MISSING,
     cell_selection_changes,
     compstat_column_names,
+    compstat_columns,
     rule_text,
     series_selection_changes,
 )
@@ -118,8 +120,12 @@ with st.expander("How anomalies are found", icon=":material/function:"):
         st.markdown(rule_text(page.cells.rule, page.cells.granularity))
 
 st.subheader("CompStat")
-st.toggle("By region", key="compstat_by_region",
-          help="Rows by region instead of by threat category.")
+switches = st.columns([2, 3, 7])
+switches[0].toggle("By region", key="compstat_by_region",
+                   help="Rows by region instead of by threat category.")
+rates = switches[1].toggle(
+    "Per 100,000 residents", key="compstat_rates",
+    help="Each window's incidents per 100,000 residents, against the prior period's rate.")
 st.caption(f"As of {period.end:%d %b %Y} (the period's last day), under every filter but the "
            "period. The year to date is compared with the same span of last year (a year to "
            "date ending on 29 February with 1 January to 28 February).")
@@ -129,14 +135,18 @@ for card, kpi in zip(cards, page.compstat_totals, strict=True):
     card.metric(kpi.label, f"{kpi.current:,}", kpi_delta(kpi), help=kpi.help,
                 delta_color="off" if flat else "inverse",
                 delta_arrow="off" if flat else "auto", border=True)
-names = compstat_column_names()
-column_config: dict[str, Any] = {"name": st.column_config.TextColumn(COMPSTAT_BY[by]), by: None}
-for column, header in names.items():
-    fmt = "%+.1f%%" if column.endswith("_pct") else ("%+d" if column.endswith("_change")
-                                                      else "localized")
+if rates:
+    st.caption(page.compstat_rates_note)
+column_config: dict[str, Any] = {
+    # The name stays in view while the windows scroll.
+    "name": st.column_config.TextColumn(COMPSTAT_BY[by], pinned=True)}
+for column, header in compstat_column_names().items():
+    fmt = ("%+.1f%%" if column.endswith("_pct") else "%+d" if column.endswith("_change")
+           else "%.1f" if column.endswith("_per_100k") else "localized")
     column_config[column] = st.column_config.NumberColumn(header, format=fmt)
 st.dataframe(page.compstat, hide_index=True, width="stretch", key="compstat_table",
-             column_config=column_config)
+             column_order=compstat_columns(by, rates), column_config=column_config,
+             placeholder=MISSING)
 audited_download(context, "Download CompStat (CSV)", page.compstat_csv, page.compstat_csv_name,
                  rows=page.compstat.height, key="compstat_csv")
 

@@ -49,6 +49,7 @@ PRODUCT_SCHEMA = {
     "product_type": pl.String, "published_at": pl.Datetime("us", "UTC"),
     "published_date": pl.Date, "topics": pl.List(pl.String), "audience": pl.String,
     "tlp": pl.String, "recipients": pl.List(pl.String), "summary": pl.String,
+    "source_url": pl.String,
     "covered_counties": pl.List(pl.String), "statewide": pl.Boolean,
 }
 

@@ -48,7 +48,7 @@ from dashboard.views.coverage import center_topic_figure, gap_heatmap
 from dashboard.views.formatting import markdown_text, plotly_text
 from dashboard.views.health import rows_per_center_figure
 from dashboard.views.maps import MapLayers, aor_outline, county_map, region_outlines
-from dashboard.views.picture import change_bar_figure
+from dashboard.views.overview import change_bars_figure
 from page_glue import sign_in
 from tests.conftest import RI_FIXTURE
 
@@ -335,8 +335,8 @@ def test_page_figures_escape_labels(config: ProjectConfig, data: ViewData) -> No
     by_center = trends_page(config, data, WINTER, TODAY, split="center")
     by_region = trends_page(config, data, WINTER, TODAY, split="region", compstat_by="region_id")
     figures = [
-        change_bar_figure(overview.by_category, "category", labels["category"], "Categories"),
-        change_bar_figure(overview.by_region, "region_id", labels["region"], "Regions"),
+        change_bars_figure(overview.by_category, "category", labels["category"], "Categories"),
+        change_bars_figure(overview.by_region, "region_id", labels["region"], "Regions"),
         trends.series_chart, trends.cells_chart, by_center.series_chart,
         by_region.series_chart,
     ]

@@ -27,12 +27,20 @@ CompStat
     span of the previous year. A year to date ending on 29 February is compared with 1 January
     to 28 February of the previous year (the prior span is one day shorter, as CompStat reports
     do: the alternative, 1 March, would count a day the current year has not reached).
+
+Rates per 100,000 residents (CompStat and briefings)
+    A count divided by the residents it is a count of (the shipped Census estimates, passed in
+    as ``county_fips``, ``population``): a region's row by those of its counties the place
+    filters select (the region counts only their incidents), a category's row, and a total, by
+    those of the whole place selected (the state without a place filter). Residents are unknown
+    when any of their counties has no estimate, and the rate is then null, never 0 or the rate
+    of part of the place.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -41,7 +49,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import nbinom, poisson
 
-from dashboard.analytics.filters import Filters, Period, incident_filter
+from dashboard.analytics.filters import Filters, Period, incident_filter, selected_counties
 from dashboard.analytics.picture import Kpi
 
 Granularity = Literal["day", "week", "month"]
@@ -391,6 +399,93 @@ def compstat_totals(table: pl.DataFrame) -> list[Kpi]:
                 f"{COMPSTAT_LABELS[name]} against the equal period before"
                 + (" (same span of last year)." if name == "ytd" else "."))
             for name in COMPSTAT_WINDOWS]
+
+
+# --- rates per 100,000 residents --------------------------------------------------------
+
+PER_RESIDENTS = 100_000
+
+
+def per_100k(incidents: pl.Expr, residents: pl.Expr) -> pl.Expr:
+    """Incidents per 100,000 residents; null where the residents are unknown (or none)."""
+    return pl.when(residents > 0).then(PER_RESIDENTS * incidents / residents)
+
+
+def _residents_of(population: Mapping[str, int | None], counties: Iterable[str]) -> int | None:
+    """Residents of ``counties``; None when one of them (or all, when there are none) has no
+    estimate: a rate over part of the residents would overstate it."""
+    values = [population.get(fips) for fips in counties]
+    if not values or any(value is None for value in values):
+        return None
+    return sum(value for value in values if value is not None)
+
+
+def _population_by_county(population: pl.DataFrame) -> dict[str, int | None]:
+    return dict(population.select("county_fips", "population").iter_rows())
+
+
+def area_residents(population: pl.DataFrame, county_to_region: Mapping[str, str],
+                   filters: Filters) -> int | None:
+    """Residents of the place the filters select: the whole state (its counties in
+    ``population`` and in the regions) without a place filter."""
+    by_county = _population_by_county(population)
+    chosen = selected_counties(filters, county_to_region)
+    return _residents_of(by_county, set(by_county) | set(county_to_region)
+                         if chosen is None else chosen)
+
+
+def region_residents(population: pl.DataFrame, county_to_region: Mapping[str, str],
+                     filters: Filters) -> dict[str, int | None]:
+    """Residents of each region's counties that the place filters select (a region's counts
+    are of those counties only)."""
+    by_county = _population_by_county(population)
+    chosen = selected_counties(filters, county_to_region)
+    counties: dict[str, list[str]] = {}
+    for fips, region in county_to_region.items():
+        if chosen is None or fips in chosen:
+            counties.setdefault(region, []).append(fips)
+    return {region: _residents_of(by_county, fips) for region, fips in counties.items()}
+
+
+def _residents_column(by: str, population: pl.DataFrame, county_to_region: Mapping[str, str],
+                     filters: Filters) -> pl.Expr:
+    """``population``: the residents a row keyed by ``by`` (``category`` or ``region_id``)
+    counts incidents of."""
+    if by == "category":
+        return pl.lit(area_residents(population, county_to_region, filters),
+                      pl.Int64).alias("population")
+    if by != "region_id":
+        raise ValueError(f"rates are by category or region_id, not {by!r}")
+    return pl.col(by).replace_strict(region_residents(population, county_to_region, filters),
+                                     default=None, return_dtype=pl.Int64).alias("population")
+
+
+# The columns of each window in a rated CompStat table, in order.
+COMPSTAT_RATED_SUFFIXES = ("", "_per_100k", "_prior", "_prior_per_100k", "_change",
+                           "_change_pct")
+
+
+def compstat_rates(table: pl.DataFrame, by: str, population: pl.DataFrame,
+                   county_to_region: Mapping[str, str], filters: Filters) -> pl.DataFrame:
+    """:func:`compstat_table` with each count's rate beside it, ``<w>_per_100k`` and
+    ``<w>_prior_per_100k``, and the residents of each row (``population``, last); rates are
+    computed from the table's counts alone (a partner's: released cells only)."""
+    rated = table.with_columns(_residents_column(by, population, county_to_region, filters))
+    rated = rated.with_columns(
+        per_100k(pl.col(name), pl.col("population")).alias(f"{name}_per_100k")
+        for window in COMPSTAT_WINDOWS for name in (window, f"{window}_prior"))
+    return rated.select(by, *[f"{window}{suffix}" for window in COMPSTAT_WINDOWS
+                              for suffix in COMPSTAT_RATED_SUFFIXES], "population")
+
+
+def compstat_total_rates(table: pl.DataFrame, residents: int | None
+                         ) -> dict[str, tuple[float | None, float | None]]:
+    """Per window, the rates of the table's total and of its prior total (the residents of
+    the place selected: :func:`area_residents`)."""
+    totals = table.select(
+        per_100k(pl.col(name).sum(), pl.lit(residents, pl.Int64)).alias(name)
+        for window in COMPSTAT_WINDOWS for name in (window, f"{window}_prior")).row(0, named=True)
+    return {window: (totals[window], totals[f"{window}_prior"]) for window in COMPSTAT_WINDOWS}
 
 
 # --- rhythm and small multiples ---------------------------------------------------------

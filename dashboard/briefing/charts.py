@@ -2,6 +2,9 @@
 statewide map (incidents per county and Gi* hot spots, regions outlined), the trend chart and
 the category changes. Each returns PNG bytes; the same data always gives the same bytes.
 
+The category changes are the Overview's chart (``views.overview.change_bars_figure``: a bar as
+long as the change its label says first); the HTML draws that figure, the PDF its bars.
+
 matplotlib's object API (``Figure`` + the Agg canvas) is used rather than pyplot: it keeps no
 global state, so the app's threads can draw at once.
 """
@@ -10,9 +13,11 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass
+from html import unescape
 
 import numpy as np
+import plotly.graph_objects as go
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +25,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from dashboard.briefing.compose import Briefing
 from dashboard.views.maps import (
@@ -31,7 +37,7 @@ from dashboard.views.maps import (
     region_outlines,
     simplified_counties,
 )
-from dashboard.views.picture import FALL_COLOUR, RISE_COLOUR
+from dashboard.views.overview import FALL_COLOUR, RISE_COLOUR, change_bars_figure
 from dashboard.views.trends import ANOMALY_COLOUR, PALETTE
 
 DPI = 160
@@ -39,6 +45,8 @@ PAGE_WIDTH_IN = 7.2  # the PDF's text width
 FONT_SIZE = 8
 NOT_SIGNIFICANT = "#eeeeee"
 MAX_SERIES = 6  # lines a printed chart can tell apart
+CATEGORY_CHANGES_TITLE = "Categories changing most"
+CHANGE_COLUMN_PT = 62  # the change chart's first right-hand column (the change; then the counts)
 HOTSPOT_LABELS = {99: "Hot spot, 99 %", 95: "Hot spot, 95 %", 90: "Hot spot, 90 %",
                   -90: "Cold spot, 90 %", -95: "Cold spot, 95 %", -99: "Cold spot, 99 %"}
 
@@ -166,28 +174,69 @@ def series_png(briefing: Briefing, max_series: int = MAX_SERIES) -> bytes:
     return _png(figure)
 
 
-def category_changes_png(briefing: Briefing, top: int = 8) -> bytes:
-    """The largest changes by category against the period before (rises red, falls blue)."""
-    changes = briefing.by_category.filter(pl.col("change") != 0).head(top).reverse()
-    figure = _figure(PAGE_WIDTH_IN, max(1.6, 0.3 * changes.height + 0.8))
+@dataclass(frozen=True)
+class ChangeBar:
+    """One bar of the category changes, as drawn."""
+
+    name: str
+    change: int  # the bar's length
+    label: str  # written beside it, the length first: '+14 (+16 %)'
+    counts: str  # what the change is the difference of: '87 → 101'
+
+
+def category_changes_figure(briefing: Briefing) -> go.Figure:
+    """The categories changing most against the period before, as the Overview draws them."""
+    return change_bars_figure(briefing.by_category, "category", briefing.category_labels,
+                              CATEGORY_CHANGES_TITLE)
+
+
+def category_change_bars(briefing: Briefing) -> list[ChangeBar]:
+    """The bars of :func:`category_changes_figure`, bottom to top, with the texts written on
+    their rows: the PDF draws the very bars and labels the HTML and the Overview draw."""
+    figure = category_changes_figure(briefing)
+    if not figure.data:
+        return []
+    texts: dict[str, list[str]] = {}
+    for annotation in figure.layout.annotations:
+        if annotation.yref == "y":  # on a bar's row: its change, then its counts
+            texts.setdefault(annotation.y, []).append(annotation.text)
+    bars = figure.data[0]
+    return [ChangeBar(unescape(name), int(change), *texts[name])
+            for name, change in zip(bars.y, bars.x, strict=True)]
+
+
+def category_changes_png(briefing: Briefing) -> bytes:
+    """:func:`category_change_bars` (rises red, falls blue; the largest rise on top), each
+    row's change and counts in two columns right of the bars."""
+    bars = category_change_bars(briefing)
+    figure = _figure(PAGE_WIDTH_IN, max(1.6, 0.3 * len(bars) + 1.0))
     axes = figure.subplots()
     _style(axes)
-    if changes.is_empty():
+    if not bars:
         axes.text(0.5, 0.5, "No category changed against the period before.", ha="center",
                   va="center", transform=axes.transAxes, fontsize=FONT_SIZE + 1)
         axes.set_axis_off()
         return _png(figure)
-    labels: Mapping[str, str] = briefing.category_labels
-    names = [labels.get(key, key) for key in changes["category"].to_list()]
-    values = changes["change"].to_list()
-    colours = [RISE_COLOUR if value > 0 else FALL_COLOUR for value in values]
-    bars = axes.barh(names, values, color=colours)
-    texts = [("new" if pct is None else f"{pct:+.0f} %") for pct in changes["change_pct"]]
-    axes.bar_label(bars, labels=texts, fontsize=FONT_SIZE - 1, padding=2)
+    rows = range(len(bars))
+    colours = [RISE_COLOUR if bar.change > 0 else FALL_COLOUR for bar in bars]
+    axes.barh(list(rows), [bar.change for bar in bars], color=colours)
+    axes.set_yticks(list(rows), [bar.name for bar in bars])
     axes.axvline(0, color="#555555", linewidth=0.8)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(axis="y", visible=False)
+    axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+    for row, bar, colour in zip(rows, bars, colours, strict=True):
+        for text, shift, ink in ((bar.label, 0, colour),
+                                 (bar.counts, CHANGE_COLUMN_PT, "#444444")):
+            axes.annotate(text, (1, row), xycoords=("axes fraction", "data"),
+                          xytext=(8 + shift, 0), textcoords="offset points", va="center",
+                          ha="left", fontsize=FONT_SIZE - 1, color=ink)
+    for header, shift in (("change", 0), ("before → now", CHANGE_COLUMN_PT)):
+        axes.annotate(header, (1, 1), xycoords="axes fraction", xytext=(8 + shift, 2),
+                      textcoords="offset points", va="bottom", ha="left",
+                      fontsize=FONT_SIZE - 1.5, color="#7f7f7f")
     axes.set_xlabel("change in incidents against the period before", fontsize=FONT_SIZE)
-    axes.set_title("Categories changing most", fontsize=FONT_SIZE + 1, loc="left")
-    axes.margins(x=0.15)
+    axes.set_title(CATEGORY_CHANGES_TITLE, fontsize=FONT_SIZE + 1, loc="left")
     return _png(figure)
 
 

@@ -45,9 +45,12 @@ from dashboard.analytics.trends import (
     SeriesView,
     compstat_periods,
     compstat_totals,
+    per_100k,
+    region_residents,
     split_key,
 )
 from dashboard.frames import PictureFrames, load_health_frames, load_picture_frames
+from dashboard.geo.population import state_county_population
 from dashboard.pagemodels.centers import centers_page
 from dashboard.pagemodels.coverage import coverage_page
 from dashboard.pagemodels.map import map_page
@@ -64,6 +67,7 @@ from dashboard.security.policy import (
     visible_frames,
 )
 from dashboard.settings import ProjectConfig
+from dashboard.views.trends import rate_text, total_rates_text
 
 BRIEFING_PERIODS = ("7d", "28d", "90d", "ytd")
 FORMATS = ("pdf", "html")
@@ -147,6 +151,7 @@ class Briefing:
     category_labels: Mapping[str, str]
     series: SeriesView
     by_category: pl.DataFrame  # change_table by category
+    rate_basis: str  # "per 100,000 residents, Census 2025 estimates"
     incidents_drawn_on: int
     products_drawn_on: int
     counts: Mapping[str, int]  # incidents, products, hot spots, gaps... (the manifest's)
@@ -338,7 +343,8 @@ def compose_briefing(config: ProjectConfig, frames: PictureFrames, viewer: Viewe
     in_period = next(kpi for kpi in overview.kpis if kpi.label == "Incidents").current
     products_in_period = next(kpi for kpi in overview.kpis if kpi.label == "Products").current
 
-    hot = _hot_spots(hotspots, before, frames.regions)
+    population = state_county_population(settings.state)
+    hot = hot_spots(hotspots, before, frames.regions, population)
     anomalies = _anomalies(series, cells, labels)
     new_gaps = coverage.gaps.join(gaps_before.select("topic", "area_id"),
                                   on=["topic", "area_id"], how="anti")
@@ -347,13 +353,16 @@ def compose_briefing(config: ProjectConfig, frames: PictureFrames, viewer: Viewe
                               settings.coverage.min_incidents)
     tables = {
         "kpis": kpi_table(overview.kpis, period),
-        "hotspots": hotspot_table(hot.head(top)),
+        "hotspots": hotspot_table(hot.head(top), trends.rate_basis),
         "regions": change_rows("Incidents by region", overview.by_region, "region_id",
-                               labels["region"], "Region"),
+                               labels["region"], "Region",
+                               region_residents(population, c2r, filters), trends.rate_basis),
         "categories": change_rows("Incidents by threat category", overview.by_category,
                                   "category", labels["category"], "Category"),
         "anomalies": anomaly_table(anomalies.head(top)),
-        "compstat": compstat_rows(compstat, labels["category"], period.end),
+        "compstat": compstat_rows(compstat, labels["category"], period.end,
+                                  trends.compstat_residents, trends.compstat_total_rates,
+                                  trends.rate_basis),
         "gaps": gap_table(coverage.gaps.head(top), new_gaps),
         "clusters": cluster_table(coverage, labels, top),
         "duplicates": duplicate_table(coverage.duplicate_pairs, labels["center"]),
@@ -392,6 +401,7 @@ def compose_briefing(config: ProjectConfig, frames: PictureFrames, viewer: Viewe
         category_labels=labels["category"],
         series=series,
         by_category=overview.by_category,
+        rate_basis=trends.rate_basis,
         incidents_drawn_on=incidents.height,
         products_drawn_on=products.height,
         counts={"incidents": in_period, "products": products_in_period,
@@ -473,15 +483,20 @@ def data_as_of(config: ProjectConfig, last_loads: pl.DataFrame | None
         for center in config.centers)
 
 
-def _hot_spots(now: pl.DataFrame, before: pl.DataFrame, regions: pl.DataFrame) -> pl.DataFrame:
-    """Hot spots (Gi*, 90 % or more) hottest first, with ``new`` when the county was not one
-    the period before."""
+def hot_spots(now: pl.DataFrame, before: pl.DataFrame, regions: pl.DataFrame,
+              population: pl.DataFrame) -> pl.DataFrame:
+    """Hot spots (Gi*, 90 % or more) hottest first, with their incidents per 100,000 residents
+    (``per_100k``) and ``new`` when the county was not one the period before."""
     hot_before = before.filter(pl.col("gi_bin") > 0).select("county_fips").with_columns(
         pl.lit(False).alias("new"))
     return now.filter(pl.col("gi_bin") > 0).join(
         regions.select("county_fips", "county_name", "region_name"), on="county_fips",
-        how="left").join(hot_before, on="county_fips", how="left").with_columns(
-        pl.col("new").fill_null(True)).sort(["z_score", "county_fips"], descending=[True, False])
+        how="left").join(hot_before, on="county_fips", how="left").join(
+        population.select("county_fips", "population"), on="county_fips", how="left"
+    ).with_columns(
+        pl.col("new").fill_null(True),
+        per_100k(pl.col("incidents"), pl.col("population")).alias("per_100k"),
+    ).sort(["z_score", "county_fips"], descending=[True, False])
 
 
 def _anomalies(series: SeriesView, cells: SeriesView,
@@ -603,26 +618,53 @@ def kpi_table(kpis: Sequence[Kpi], period: Period) -> BriefingTable:
 
 
 def change_rows(title: str, table: pl.DataFrame, column: str, names: Mapping[str, str],
-                header: str) -> BriefingTable:
+                header: str, residents: Mapping[str, int | None] | None = None,
+                rate_basis: str = "") -> BriefingTable:
+    """Counts by ``column`` against the period before; with ``residents`` (by key), each
+    count's rate per 100,000 of them beside it ('—' where they are unknown)."""
+    rows: tuple[tuple[str, ...], ...]
+    if residents is None:
+        rows = tuple((names.get(row[column], row[column] or "Unknown"),
+                      count_text(row["current"]), count_text(row["previous"]),
+                      change_text(row["change"]), percent_text(row["change_pct"], row["current"]))
+                     for row in table.iter_rows(named=True))
+        return BriefingTable(
+            title, (header, "This period", "Period before", "Change", "Change %"), rows,
+            (3, 1.3, 1.3, 1.1, 1.1), (False, True, True, True, True),
+            empty="No incident under these filters.")
+    rated = table.with_columns(
+        pl.col(column).replace_strict(dict(residents), default=None, return_dtype=pl.Int64)
+        .alias("population")).with_columns(
+        per_100k(pl.col("current"), pl.col("population")).alias("per_100k"),
+        per_100k(pl.col("previous"), pl.col("population")).alias("previous_per_100k"))
     rows = tuple((names.get(row[column], row[column] or "Unknown"), count_text(row["current"]),
-                  count_text(row["previous"]), change_text(row["change"]),
+                  rate_text(row["per_100k"]), count_text(row["previous"]),
+                  rate_text(row["previous_per_100k"]), change_text(row["change"]),
                   percent_text(row["change_pct"], row["current"]))
-                 for row in table.iter_rows(named=True))
-    return BriefingTable(title, (header, "This period", "Period before", "Change", "Change %"),
-                         rows, (3, 1.3, 1.3, 1.1, 1.1), (False, True, True, True, True),
-                         empty="No incident under these filters.")
+                 for row in rated.iter_rows(named=True))
+    return BriefingTable(
+        title, (header, "This period", "Per 100k", "Period before", "Per 100k before", "Change",
+                "Change %"), rows, (3, 1.2, 1.1, 1.2, 1.1, 1.1, 1.1),
+        (False, True, True, True, True, True, True),
+        note=f"Per 100k: incidents {rate_basis}; a region's residents are those of its "
+        "counties under the place filter."
+        + (f" {NO_VALUE}: a county without an estimate." if rated["population"].has_nulls()
+           else ""),
+        empty="No incident under these filters.")
 
 
-def hotspot_table(hot: pl.DataFrame) -> BriefingTable:
+def hotspot_table(hot: pl.DataFrame, rate_basis: str) -> BriefingTable:
     rows = tuple((row["county_name"] or row["county_fips"], row["region_name"] or "",
-                  count_text(int(row["incidents"])), f"{row['z_score']:.2f}",
-                  f"{row['confidence']} %",
+                  count_text(int(row["incidents"])), rate_text(row["per_100k"]),
+                  f"{row['z_score']:.2f}", f"{row['confidence']} %",
                   "yes" if row["new"] else "") for row in hot.iter_rows(named=True))
     return BriefingTable(
-        "Hot spots", ("County", "Region", "Incidents", "z-score", "Confidence", "New"),
-        rows, (2.2, 2.2, 1.1, 1, 1.1, 1.1), (False, False, True, True, True, False),
+        "Hot spots", ("County", "Region", "Incidents", "Per 100k", "z-score", "Confidence",
+                      "New"),
+        rows, (2.2, 2.2, 1.1, 1.1, 1, 1.1, 1.1), (False, False, True, True, True, True, False),
         note="Getis-Ord Gi* over the whole state for the period and categories (a county and "
-        "its neighbours against the statewide mean); new: not a hot spot the period before.",
+        "its neighbours against the statewide mean); new: not a hot spot the period before. "
+        f"Per 100k: incidents {rate_basis}.",
         empty="No statistically significant hot spot.")
 
 
@@ -641,7 +683,10 @@ def anomaly_table(anomalies: pl.DataFrame) -> BriefingTable:
         empty="No series rose significantly above its baseline.")
 
 
-def compstat_rows(table: pl.DataFrame, names: Mapping[str, str], as_of: date) -> BriefingTable:
+def compstat_rows(table: pl.DataFrame, names: Mapping[str, str], as_of: date,
+                  residents: int | None,
+                  total_rates: Mapping[str, tuple[float | None, float | None]],
+                  rate_basis: str) -> BriefingTable:
     columns = ["Category"]
     for window in COMPSTAT_WINDOWS:
         span = "Year" if window == "ytd" else COMPSTAT_LABELS[window].removeprefix("Last ")
@@ -661,7 +706,18 @@ def compstat_rows(table: pl.DataFrame, names: Mapping[str, str], as_of: date) ->
         "CompStat", tuple(columns), tuple(rows), (2.4,) + (1.0, 1.0, 0.95) * 3,
         (False,) + (True,) * 9, total=True,
         note=f"As of {as_of:%d %b %Y}, under every filter but the period; the year to date is "
-        "compared with the same span of last year.")
+        "compared with the same span of last year. " + _total_rates_text(residents, total_rates,
+                                                                         rate_basis))
+
+
+def _total_rates_text(residents: int | None,
+                      total_rates: Mapping[str, tuple[float | None, float | None]],
+                      rate_basis: str) -> str:
+    """The CompStat total's rates in words."""
+    if residents is None:
+        return f"No rate {rate_basis}: a county of the place shown has no estimate."
+    return (f"Total {rate_basis} ({residents:,} residents of the place shown): "
+            f"{total_rates_text(total_rates)}.")
 
 
 def gap_table(gaps: pl.DataFrame, new_gaps: pl.DataFrame) -> BriefingTable:

@@ -1,7 +1,7 @@
 """A briefing as one self-contained HTML file: opens offline, asks nothing of the network.
 
 plotly.js is inlined once in the head and every chart is drawn with the pages' own figure
-builders (``views.trends.series_figure``, ``views.picture.change_bar_figure``); the static map
+builders (``views.trends.series_figure``, ``views.overview.change_bars_figure``); the static map
 is a PNG data URI; the CSS is inline. The marking banner sits at the top and bottom (fixed to
 every printed page), and demo data carries a SYNTHETIC watermark. Every piece of text is
 HTML-escaped; plotly's JSON escapes ``<`` itself.
@@ -15,10 +15,9 @@ from html import escape
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from dashboard.briefing.charts import map_png
+from dashboard.briefing.charts import category_changes_figure, map_png
 from dashboard.briefing.compose import Briefing, BriefingTable
 from dashboard.briefing.text import SYNTHETIC_NOTICE, marking_basis, method_notes
-from dashboard.views.picture import change_bar_figure
 from dashboard.views.trends import series_figure
 
 TLP_COLOURS = {"TLP:CLEAR": "#ffffff", "TLP:GREEN": "#33ff00", "TLP:AMBER": "#ffc000",
@@ -109,8 +108,7 @@ def _charts(briefing: Briefing) -> dict[str, str]:
                            f"Incidents by category per {view.granularity}, with each series' "
                            "baseline (dashed)")
     series.update_layout(dragmode="zoom")
-    categories = change_bar_figure(briefing.by_category, "category",
-                                   dict(briefing.category_labels), "Categories changing most")
+    categories = category_changes_figure(briefing)
     png = base64.b64encode(map_png(briefing)).decode("ascii")
     return {
         "map": f'<img class="map" alt="Map of incidents per county and hot spots, regions '

@@ -28,6 +28,9 @@ def method_notes(briefing: Briefing) -> list[str]:
         f"({rule.baseline_buckets} {briefing.series.granularity}s) with an adjusted p below "
         f"{rule.alpha:g}, at least {rule.min_count} incidents and {rule.min_ratio:g} times the "
         "baseline.",
+        f"Rates: incidents {briefing.rate_basis}, shipped with the dashboard; a region's "
+        "residents are those of its counties under the place filter, and a place with a county "
+        "without an estimate has no rate (—).",
         "Coverage: a gap is a topic and region with real activity and no, or too little, "
         "current analytic product; near-duplicates are similar products of different centers "
         "on the same topic and area.",

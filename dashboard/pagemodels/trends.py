@@ -1,6 +1,6 @@
 """The Trends page's model: the series against their baselines with anomalies, the category x
-region small multiples, the anomaly list, CompStat with its totals and CSV, and the weekly
-rhythm."""
+region small multiples, the anomaly list, CompStat with its totals, rates per 100,000 residents
+and CSV, and the weekly rhythm."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from dashboard.analytics.picture import Kpi
 from dashboard.analytics.trends import (
     Granularity,
     SeriesView,
+    area_residents,
+    compstat_rates,
     compstat_table,
+    compstat_total_rates,
     compstat_totals,
     hour_weekday_counts,
     series_view,
 )
+from dashboard.geo.population import POPULATION_VINTAGE, population_year, state_county_population
 from dashboard.pagemodels.common import download_file_name, release_note
 from dashboard.security.audience import ViewData
 from dashboard.settings import ProjectConfig
@@ -28,6 +32,7 @@ from dashboard.views.trends import (
     anomaly_table,
     compstat_column_names,
     compstat_display,
+    compstat_rates_text,
     hour_weekday_figure,
     series_figure,
     small_multiples_figure,
@@ -50,9 +55,15 @@ class TrendsPage:
     cells: SeriesView
     cells_chart: go.Figure
     anomalies: pl.DataFrame  # level, series, start, end, incidents, expected, ratio, p...
-    compstat_table: pl.DataFrame  # per key: each window, its prior, change and % change
+    # Per key: each window, its rate per 100,000 residents, its prior and the prior's rate,
+    # change and % change; the residents (population) last.
+    compstat_table: pl.DataFrame
     compstat: pl.DataFrame  # the same for display (names, in order)
     compstat_totals: list[Kpi]
+    compstat_residents: int | None  # of the place selected (None: a county has no estimate)
+    compstat_total_rates: dict[str, tuple[float | None, float | None]]  # window: (now, prior)
+    compstat_rates_note: str  # the rates' basis and the totals' rates, in words
+    rate_basis: str  # "per 100,000 residents, Census 2025 estimates"
     compstat_csv: bytes
     compstat_csv_name: str
     rhythm: go.Figure | None  # None: the release has no time of day (partners)
@@ -60,10 +71,20 @@ class TrendsPage:
 
 
 def compstat_download(shown: pl.DataFrame, by: str) -> bytes:
-    """The CompStat table as the page shows it: its headers, changes in % to one decimal."""
+    """The CompStat table under the page's headers, counts and rates per 100,000 residents
+    both (the page shows one or the other), changes in % and rates to one decimal as shown."""
     headers = {"name": COMPSTAT_BY[by], by: f"{COMPSTAT_BY[by]} id"} | compstat_column_names()
     return to_safe_csv(shown.rename(headers), decimals={
-        header: 1 for column, header in headers.items() if column.endswith("_pct")})
+        header: 1 for column, header in headers.items()
+        if column.endswith(("_pct", "_per_100k"))})
+
+
+def rate_basis(population: pl.DataFrame) -> str:
+    """What a rate is per, with the estimates' vintage: 'per 100,000 residents, Census 2025
+    estimates' (Puerto Rico's are of 2024)."""
+    years = sorted({population_year(fips) for fips in population["county_fips"]}
+                   or {POPULATION_VINTAGE})
+    return f"per 100,000 residents, Census {' and '.join(map(str, years))} estimates"
 
 
 def splits_for(data: ViewData) -> list[str]:
@@ -112,8 +133,14 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     else:
         keys = list(selection.regions) if selection.regions or selection.counties else [
             region.id for region in config.regions]
-    table = compstat_table(frames.incidents, selection, c2r, period.end, by, keys)
+    # Rates from the table's counts (a partner's: released cells) and the public estimates.
+    population = state_county_population(config.settings.state)
+    table = compstat_rates(compstat_table(frames.incidents, selection, c2r, period.end, by, keys),
+                           by, population, c2r, selection)
     shown = compstat_display(table, by, labels["category" if by == "category" else "region"])
+    residents = area_residents(population, c2r, selection)
+    total_rates = compstat_total_rates(table, residents)
+    basis = rate_basis(population)
     rhythm = None if data.aggregates_only else hour_weekday_figure(
         hour_weekday_counts(frames.incidents, frames.centers, selection, c2r, period,
                             config.settings.timezone),
@@ -121,7 +148,10 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     return TrendsPage(
         period=period, series=view, series_chart=series_chart, cells=cells,
         cells_chart=cells_chart, anomalies=found, compstat_table=table, compstat=shown,
-        compstat_totals=compstat_totals(table),
+        compstat_totals=compstat_totals(table), compstat_residents=residents,
+        compstat_total_rates=total_rates,
+        compstat_rates_note=compstat_rates_text(basis, residents, total_rates, by),
+        rate_basis=basis,
         compstat_csv=compstat_download(shown, by),
         compstat_csv_name=download_file_name(
             f"compstat_by_{'region' if by == 'region_id' else 'category'}", period, selection),

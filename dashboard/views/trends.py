@@ -38,6 +38,7 @@ WINDOW_UNITS = {"day": "days", "week": "weeks", "month": "months"}
 SMALL_MULTIPLES_TEXT_CHARS = 150  # characters across a page-wide grid's column titles
 ROW_TITLE_CHARS = 24  # a row title's line, in the 200 px left margin
 SMALL_MULTIPLE_ROW_PX = 84
+MISSING = "—"  # a rate with no residents to divide by: never 0, never "None"
 
 
 def series_label(key: str, labels: Mapping[str, str]) -> str:
@@ -318,15 +319,57 @@ def compstat_display(table: pl.DataFrame, by: str, labels: Mapping[str, str]) ->
 
 
 def compstat_column_names() -> dict[str, str]:
-    """Column headers of the CompStat table ('Last 7 days', 'prior', 'change', '%')."""
+    """Column headers of the CompStat table ('Last 7 days', 'per 100k', 'prior', 'change',
+    '%'), in its order."""
     names: dict[str, str] = {}
     for window in COMPSTAT_WINDOWS:
         label = COMPSTAT_LABELS[window]
         prior = "same span last year" if window == "ytd" else "prior"
-        names |= {window: label, f"{window}_prior": f"{label}: {prior}",
-                  f"{window}_change": f"{label}: change", f"{window}_change_pct":
-                  f"{label}: change %"}
-    return names
+        names |= {window: label, f"{window}_per_100k": f"{label}: per 100k",
+                  f"{window}_prior": f"{label}: {prior}",
+                  f"{window}_prior_per_100k": f"{label}: {prior} per 100k",
+                  f"{window}_change": f"{label}: change",
+                  f"{window}_change_pct": f"{label}: change %"}
+    return names | {"population": "Residents"}
+
+
+def compstat_columns(by: str, rates: bool) -> list[str]:
+    """The CompStat columns shown, name first: per window its count, prior, change and change
+    %; or (``rates``) its rate per 100,000 residents, the prior's rate and the change % (the
+    same for rates as for counts: one place's residents), with a region's residents last
+    (a category's are the place's, said in the caption)."""
+    suffixes = ("_per_100k", "_prior_per_100k", "_change_pct") if rates else (
+        "", "_prior", "_change", "_change_pct")
+    shown = ["name", *[f"{window}{suffix}" for window in COMPSTAT_WINDOWS
+                       for suffix in suffixes]]
+    return [*shown, "population"] if rates and by == "region_id" else shown
+
+
+def rate_text(rate: float | None) -> str:
+    """A rate per 100,000 as shown (one decimal); MISSING where there is none."""
+    return MISSING if rate is None else f"{rate:,.1f}"
+
+
+def total_rates_text(total_rates: Mapping[str, tuple[float | None, float | None]]) -> str:
+    """'last 7 days 1.2 (0.9 before); ...; year to date 30.1 (28.4 the same span last year)'."""
+    return "; ".join(
+        f"{COMPSTAT_LABELS[window].lower()} {rate_text(now)} "
+        f"({rate_text(before)} {'the same span last year' if window == 'ytd' else 'before'})"
+        for window, (now, before) in total_rates.items())
+
+
+def compstat_rates_text(basis: str, residents: int | None,
+                        total_rates: Mapping[str, tuple[float | None, float | None]],
+                        by: str) -> str:
+    """What CompStat's rates are per, and the rates of its totals, in words."""
+    whose = ("a region's are per resident of its counties in the place shown"
+             if by == "region_id" else "a category's are per resident of the place shown")
+    if residents is None:
+        return (f"Rates {basis}; {whose}. {MISSING} : a county of the row has no estimate, "
+                "so there is no rate.")
+    return (f"Rates {basis}; {whose}. All rows together ({residents:,} residents): "
+            f"{total_rates_text(total_rates)}. {MISSING} : a county of the row has no "
+            "estimate.")
 
 
 def rule_text(rule: AnomalyRule, granularity: Granularity) -> str:
