@@ -9,11 +9,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from dashboard.analytics.emerging import emerging_markdown
 from dashboard.schema import schema_markdown
 from dashboard.settings import config_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-SECTIONS: dict[str, Callable[[], str]] = {"schema": schema_markdown, "config": config_markdown}
+SECTIONS: dict[str, Callable[[], str]] = {"schema": schema_markdown, "config": config_markdown,
+                                          "emerging": emerging_markdown}
 
 
 def _pattern(name: str) -> re.Pattern[str]:

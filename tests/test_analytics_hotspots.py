@@ -191,10 +191,11 @@ def test_analysis_report_of_the_fixture(ri_config: ProjectConfig,
     assert dict(records.select("county_fips", "county_name").rows())["44005"] == "Newport"
 
     report = analysis_report(frames, ri_config, JANUARY_FEBRUARY, today)
-    assert list(report) == ["anomalies", "hotspots", "kpis", "gaps", "redundant_clusters",
-                            "period", "filters", "data_version"]
+    assert list(report) == ["anomalies", "hotspots", "emerging_hotspots", "kpis", "gaps",
+                            "redundant_clusters", "period", "filters", "data_version"]
     assert report["anomalies"] == []  # too few weeks of data for any baseline
     assert report["hotspots"] == []  # five counties, counts 1 1 1 2 0: nothing stands out
+    assert report["emerging_hotspots"] == []  # five incidents in twelve weeks: no pattern
     assert report["kpis"] == [
         # P-100 is a linked duplicate of R-1; SARs: R-2 (CYBER code) and R-7 (SAR category).
         {"label": "Incidents", "current": 5, "previous": 0},

@@ -4,7 +4,7 @@ A 60,000-incident California demo (seed 7, a fixed "today"): weekly series of ea
 within each region, the default rule (Poisson tail, 8-week baseline, Benjamini-Hochberg at
 0.01). At this size a category in a region sees about 5-20 incidents a week, so a 3x surge
 is a clear signal and a single noisy week rarely is. A false alarm is an anomaly that overlaps
-no planted surge or hot spot of its category and region.
+no planted surge, hot spot or emerging hot spot of its category and region.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ TODAY = date(2026, 3, 10)
 
 @dataclass(frozen=True)
 class Planted:
-    kind: str  # "surge" or "hot_spot"
+    kind: str  # "surge", "hot_spot" or "emerging" (an emerging hot spot)
     category: str
     regions: frozenset[str]
     first: date
@@ -61,6 +61,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
                         date.fromisoformat(h["start"]),
                         date.fromisoformat(h["end"]) - timedelta(days=1))
                 for h in truth["hot_spots"]]
+    planted += [Planted("emerging", e["category"], frozenset(to_region[c] for c in e["counties"]),
+                        date.fromisoformat(e["start"]),
+                        date.fromisoformat(e["end"]) - timedelta(days=1))
+                for e in truth["emerging_hotspots"]]
     return Demo(config, load_picture_frames(engine, config.settings.timezone), truth, planted)
 
 

@@ -4,7 +4,7 @@ kept up to date incrementally and equal linking every incident again."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,9 @@ from dashboard.store import data_version, open_store
 NOW = datetime(2025, 12, 1, tzinfo=UTC)
 Edit = Callable[[Path, str, str], None]
 Snapshot = Callable[..., Any]
+
+# A fixed day: the demo's activity (and so how many reports pair up) depends on it.
+DEMO_TODAY = date(2026, 11, 30)
 
 
 def ingest(config: ProjectConfig, engine: sa.Engine) -> IngestReport:
@@ -213,7 +216,7 @@ def test_incremental_links_equal_full_relinking_on_a_small_demo(tmp_path: Path) 
     folder = tmp_path / "demo"
     engine = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     for seed in (3, 4):  # a first load, then feeds in which most rows changed
-        generate(folder, state="CA", incidents=4_000, seed=seed)
+        generate(folder, state="CA", incidents=4_000, seed=seed, today=DEMO_TODAY)
         config = load_config(folder / "config")
         run_ingest(config, engine)
         links = stored_links(engine)

@@ -28,6 +28,7 @@ from dashboard.analytics.filters import Filters
 from dashboard.analytics.hotspots import getis_ord_hotspots
 from dashboard.frames import PictureFrames, load_picture_frames
 from dashboard.pagemodels.common import marking_in_view
+from dashboard.pagemodels.emerging import emerging_view
 from dashboard.pagemodels.map import map_page
 from dashboard.pagemodels.overview import overview_page
 from dashboard.pagemodels.trends import trends_page
@@ -122,6 +123,8 @@ def everything(config: ProjectConfig, data: ViewData, views: list[Filters]) -> l
         # Hot spots over smoothed rates per 100,000 (and the per_100k column): still released
         # cells only.
         received.append(plain(map_page(config, data, filters, TODAY, hotspot_measure="rate")))
+        # Emerging hot spots: Gi* per released week cell, its trend and class.
+        received.append(plain(emerging_view(config, data, filters, TODAY)))
         for split in ("category", "region"):
             for granularity in ("week", "month"):
                 received.append(plain(trends_page(config, data, filters, TODAY, split,
@@ -229,7 +232,7 @@ def test_release_holds_no_partial_week_and_no_filter_across_it(
         pl.len().over(*RELEASE_KEYS, "occurred_date") < K).is_empty()
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,9 @@ LINK_SCHEMA = {"center_id": pl.String, "incident_id": pl.String, "category": pl.
                "occurred_at": pl.Datetime("us", "UTC"), "latitude": pl.Float64,
                "longitude": pl.Float64, "county_fips": pl.String}
 PICTURE = ("incidents", "products", "regions", "centers", "center_aor")
+
+# A fixed day: the demo's activity (and so how many reports pair up) depends on it.
+DEMO_TODAY = date(2026, 11, 30)
 
 
 # --- the grid matcher finds exactly the pairs of the rule ---------------------------------
@@ -268,7 +271,7 @@ def test_links_put_together_from_the_run_equal_links_read_back(
                                                                list(LINK_COLUMNS)))
 
     for seed in (3, 4):  # a first load, then feeds in which most rows changed
-        generate(folder, state="CA", incidents=4_000, seed=seed)
+        generate(folder, state="CA", incidents=4_000, seed=seed, today=DEMO_TODAY)
         config = load_config(folder / "config")
         touched_by.clear()
         monkeypatch.setattr(pipeline, "relink_duplicates", incremental)

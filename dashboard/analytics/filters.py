@@ -243,6 +243,16 @@ def period_of(filters: Filters, today: date) -> Period:
     return Period(min(start, end), max(start, end))
 
 
+def last_complete_week_end(today: date) -> date:
+    """The Sunday ending the last complete week (Monday to Sunday) before ``today``."""
+    return today - timedelta(days=today.isoweekday())
+
+
+def week_ending(day: pl.Expr) -> pl.Expr:
+    """The Sunday ending the (Monday to Sunday) week of ``day``."""
+    return day + pl.duration(days=7 - day.dt.weekday())
+
+
 def selected_counties(filters: Filters, county_to_region: Mapping[str, str]) -> list[str] | None:
     """Counties the region/county filters allow (None: all). Regions and counties add up."""
     if not filters.regions and not filters.counties:

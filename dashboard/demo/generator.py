@@ -34,6 +34,16 @@ the analytics against it:
     (inclusive) to ``end`` (exclusive), UTC dates, four to six weeks; ``extra_incidents`` more
     incidents than usual occur there in the window. No hot spot touches a surge's category
     and region; the last surge runs up to today, the others lie apart in the past.
+``emerging_hotspots``
+    List of ``{county_fips, category, pattern, counties, start, end, weekly_extras}``, one per
+    ``pattern`` ``new``, ``intensifying`` and ``diminishing``: over the 12 complete weeks
+    (Monday to Sunday) up to the last one before today, ``start`` (a Monday, inclusive) to
+    ``end`` (exclusive), ``weekly_extras`` more incidents of ``category`` than usual occur each
+    week in ``counties`` (``county_fips``, a quiet county, and every county touching it): only
+    in the last week (new), growing (intensifying) or shrinking but still many (diminishing).
+    Emerging hot spot analysis of ``category`` classes ``county_fips`` as the pattern's hot
+    spot (e.g. ``new_hot_spot``). No hot spot uses the category or a county of ``counties``,
+    no surge the category in their regions, and each pattern has a category of its own.
 ``coverage_gaps``
     List of ``{topic, region, incidents}``: a category and a region id with ``incidents``
     valid incidents of that category in the region over the whole span, and no product whose
@@ -111,6 +121,7 @@ from dashboard.demo.incidents import (
     SAR_BEHAVIORS,
     SECTORS,
     ActivityModel,
+    EmergingHotSpot,
     Events,
     HotSpot,
     Surge,
@@ -119,8 +130,10 @@ from dashboard.demo.incidents import (
     ambiguous_local,
     assign_centers,
     base_events,
+    choose_emerging_hot_spots,
     choose_hot_spots,
     choose_surges,
+    emerging_hot_spot_events,
     hot_spot_events,
     out_of_repeated_hour,
     plant_duplicates,
@@ -184,6 +197,7 @@ class IncidentPlan:
     pairs: np.ndarray  # (first, second) event numbers of planted duplicate reports
     spots: list[HotSpot]
     surges: list[Surge]
+    emerging: list[EmergingHotSpot]
     styles: list[tuple[IncidentStyle, ProductStyle]]  # per center
     sequence: np.ndarray  # per event: its number in its center's feed (1..)
     markup: np.ndarray  # event numbers whose narrative carries markup
@@ -252,14 +266,18 @@ def _plan_incidents(world: World, incidents: int, rng: np.random.Generator,
     spots = choose_hot_spots(world.geography, world.model, span, incidents, HOT_SPOT_COUNT, rng)
     surges = choose_surges(world.geography, world.model, span, incidents, SURGE_COUNT, spots,
                            rng)
+    emerging = choose_emerging_hot_spots(world.geography, world.model, span, incidents, spots,
+                                         surges, rng)
     pair_count = round(DUPLICATE_SHARE * incidents)
     base_count = (incidents - pair_count - sum(spot.extra_incidents for spot in spots)
-                  - sum(surge.extra_incidents for surge in surges))
+                  - sum(surge.extra_incidents for surge in surges)
+                  - sum(pattern.extra_incidents for pattern in emerging))
     if base_count < incidents // 2:
         raise ValueError(f"incidents={incidents} is too few for the planted patterns")
     events = base_events(base_count, world.model, span, rng).append(
         hot_spot_events(spots, world.model, span, rng)).append(
-        surge_events(surges, world.geography, world.model, span, rng))
+        surge_events(surges, world.geography, world.model, span, rng)).append(
+        emerging_hot_spot_events(emerging, span, rng))
     events.occurred_s = out_of_repeated_hour(events.occurred_s, span)
     assign_centers(events, world.coverage, rng)
     events.longitude, events.latitude = world.pool.draw(events.county.astype(np.int64), rng)
@@ -280,7 +298,7 @@ def _plan_incidents(world: World, incidents: int, rng: np.random.Generator,
     new_index = np.empty_like(order)
     new_index[order] = np.arange(len(order))
     _check_excel_size(styles, np.bincount(events.center, minlength=center_count))
-    return IncidentPlan(events, new_index[pairs], spots, surges, styles,
+    return IncidentPlan(events, new_index[pairs], spots, surges, emerging, styles,
                         _sequences(events.center, center_count),
                         _markup_rows(events, center_count, rng))
 
@@ -340,6 +358,15 @@ def _ground_truth(world: World, plan: IncidentPlan, gaps: list[CoverageGap],
              "end": _iso_day(span.start_s + surge.last_day * DAY_S),
              "factor": surge.factor, "extra_incidents": surge.extra_incidents}
             for surge in plan.surges
+        ],
+        "emerging_hotspots": [
+            {"county_fips": str(geography.fips[pattern.county]),
+             "category": CATEGORIES[pattern.category], "pattern": pattern.pattern,
+             "counties": [str(geography.fips[n]) for n in pattern.counties],
+             "start": _iso_day(span.start_s + pattern.first_day * DAY_S),
+             "end": _iso_day(span.start_s + pattern.last_day * DAY_S),
+             "weekly_extras": list(pattern.weekly_extras)}
+            for pattern in plan.emerging
         ],
         "coverage_gaps": [
             {"topic": gap.topic, "region": geography.regions[gap.region].id,

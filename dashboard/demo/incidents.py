@@ -433,6 +433,112 @@ def surges_in_window(events: Events, surges: list[Surge], span: TimeSpan) -> lis
     ]
 
 
+@dataclass(frozen=True)
+class EmergingHotSpot:
+    """One category's weekly count in a county and its neighbours following a pattern of
+    ArcGIS's Emerging Hot Spot Analysis over the weeks up to the last complete one (Monday to
+    Sunday) before today: a burst in the last week only (new), or a cluster through every week
+    that grows (intensifying) or fades but is still there (diminishing)."""
+
+    pattern: str  # a key of EMERGING_PROFILES
+    category: int
+    county: int  # the centre: its neighbourhood is the whole cluster
+    counties: tuple[int, ...]  # the centre and every county touching it
+    first_day: int  # inclusive, days after span start: the Monday of the first week
+    weekly_extras: tuple[int, ...]  # extra incidents per week, spread over ``counties``
+
+    @property
+    def last_day(self) -> int:  # exclusive
+        return self.first_day + 7 * len(self.weekly_extras)
+
+    @property
+    def extra_incidents(self) -> int:
+        return sum(self.weekly_extras)
+
+
+EMERGING_WEEKS = 12  # the emerging hot spot analysis's default weeks
+# Extra incidents per week in the cluster, in units (below), oldest week first.
+EMERGING_PROFILES: dict[str, tuple[float, ...]] = {
+    "new": (0,) * (EMERGING_WEEKS - 1) + (8,),
+    # A hot spot from the first week (which has no week before it in its neighbourhood)...
+    "intensifying": tuple(np.linspace(6, 13, EMERGING_WEEKS).round(2)),
+    # ... and still one in the last.
+    "diminishing": tuple(np.linspace(13, 5, EMERGING_WEEKS).round(2)),
+}
+# One unit of extra incidents a week: this many times the standard deviation of the category's
+# county-week counts (Gi* measures a neighbourhood against it) times the square root of the
+# cluster's counties (the neighbourhood's sum varies with it), and at least EMERGING_MIN_UNIT:
+# any size of demo shows the pattern about as clearly.
+EMERGING_UNIT = 1.0
+EMERGING_MIN_UNIT = 2.0
+EMERGING_MAX_SHARE = 0.05  # of all incidents, at most (a demo of a thousand stays sane)
+
+
+def choose_emerging_hot_spots(geography: StateGeography, model: ActivityModel, span: TimeSpan,
+                              total_incidents: int, hot_spots: list[HotSpot],
+                              surges: list[Surge], rng: np.random.Generator
+                              ) -> list[EmergingHotSpot]:
+    """One cluster per pattern of EMERGING_PROFILES: a county of few incidents among
+    neighbours of few (over counts a populous neighbourhood is a hot spot every week) and its
+    neighbours, sharing no county with a hot spot, its centre in no other cluster, each in a
+    category of its own that no hot spot uses and no surge uses in its regions."""
+    weight = model.county_weight
+    rings = [(c, *map(int, geography.neighbours[c])) for c in range(geography.county_count)]
+    ring_weight = np.array([weight[list(ring)].sum() for ring in rings])
+    candidates = np.flatnonzero((ring_weight <= np.median(ring_weight))
+                                & np.array([len(ring) >= 3 for ring in rings]))
+    hot_counties = {int(c) for spot in hot_spots for c in spot.counties}
+    surge_cells = {(surge.category, surge.region) for surge in surges}
+    categories = [int(c) for c in rng.permutation(len(CATEGORIES))
+                  if int(c) not in {spot.category for spot in hot_spots}]
+    last_sunday = span.days - datetime.fromtimestamp(span.end_s, UTC).isoweekday()
+    first_day = last_sunday + 1 - 7 * EMERGING_WEEKS
+    found: list[EmergingHotSpot] = []
+    for centre in map(int, rng.permutation(candidates)):
+        if len(found) == len(EMERGING_PROFILES):
+            break
+        ring = tuple(sorted(rings[centre]))
+        if hot_counties & set(ring) or any(centre in p.counties or p.county in ring
+                                           for p in found):
+            continue
+        regions = {int(geography.region_of_county[c]) for c in ring}
+        category = next((c for c in categories
+                         if not any((c, region) in surge_cells for region in regions)), None)
+        if category is None:
+            continue
+        categories.remove(category)
+        pattern = list(EMERGING_PROFILES)[len(found)]
+        profile = EMERGING_PROFILES[pattern]
+        # The expected county-week counts of the category, and their spread with Poisson noise.
+        county_week = total_incidents * weight * model.category_mix[:, category] * 7 / span.days
+        spread = np.sqrt(county_week.var() + county_week.mean())
+        budget = EMERGING_MAX_SHARE * total_incidents / len(EMERGING_PROFILES) / sum(profile)
+        unit = min(max(EMERGING_UNIT * spread * np.sqrt(len(ring)), EMERGING_MIN_UNIT), budget)
+        extras = tuple(round(unit * step) for step in profile)
+        found.append(EmergingHotSpot(pattern, category, centre, ring, first_day, extras))
+    if len(found) < len(EMERGING_PROFILES):
+        raise ValueError(f"{geography.state}: could not place the emerging hot spots")
+    return found
+
+
+def emerging_hot_spot_events(patterns: list[EmergingHotSpot], span: TimeSpan,
+                             rng: np.random.Generator) -> Events:
+    """Each week's extra incidents, in a random county of the cluster, that week."""
+    parts: list[Events] = []
+    for pattern in patterns:
+        for week, extra in enumerate(pattern.weekly_extras):
+            if extra == 0:
+                continue
+            start = pattern.first_day + 7 * week
+            parts.append(new_events(rng.choice(pattern.counties, size=extra),
+                                    np.full(extra, pattern.category),
+                                    sample_times(extra, span, rng, start, start + 7), rng))
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.append(part)
+    return combined
+
+
 def assign_centers(events: Events, coverage: np.ndarray, rng: np.random.Generator) -> None:
     """Each event is reported by one of the centers covering its county, by intensity."""
     events.center = draw_by_group(events.county, coverage, rng).astype(np.int8)

@@ -1,7 +1,7 @@
 """The analysis the pages show, as one JSON-ready dict (`threat-picture analyze --json`): the
-Overview's headline figures, the Map's hot spots, the Trends page's anomalies of each category
-within each region, and the Coverage page's gaps and near-duplicate clusters, from the same
-page models and so under the same audience policy."""
+Overview's headline figures, the Map's hot spots and emerging hot spots, the Trends page's
+anomalies of each category within each region, and the Coverage page's gaps and near-duplicate
+clusters, from the same page models and so under the same audience policy."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dashboard.analytics.filters import Filters, to_query_params
 from dashboard.analytics.trends import SeriesView, split_key
 from dashboard.frames import PictureFrames
 from dashboard.pagemodels.coverage import coverage_page
+from dashboard.pagemodels.emerging import emerging_view
 from dashboard.pagemodels.map import map_page
 from dashboard.pagemodels.overview import overview_page
 from dashboard.pagemodels.trends import trends_page
@@ -51,6 +52,8 @@ def analysis_report(frames: PictureFrames, config: ProjectConfig, filters: Filte
     overview = overview_page(config, data, filters, today)
     hot = map_page(config, data, filters, today).hotspots.filter(pl.col("confidence") > 0).join(
         frames.regions.select("county_fips", "county_name"), on="county_fips")
+    emerging = emerging_view(config, data, filters, today).counties.filter(
+        pl.col("pattern") != "none")
     trends = trends_page(config, data, filters, today)
     coverage = coverage_page(config, data, filters, today).figures
     period = overview.period
@@ -62,6 +65,12 @@ def analysis_report(frames: PictureFrames, config: ProjectConfig, filters: Filte
              "incidents": int(row["incidents"]), "z_score": round(row["z_score"], 4),
              "p_value": round(row["p_value"], 6), "class": row["hotspot_class"]}
             for row in hot.iter_rows(named=True)
+        ],
+        # Statewide, strongest patterns first; weeks and rules: README, "Emerging hot spots".
+        "emerging_hotspots": [
+            {"county_fips": row["county_fips"], "county": row["county_name"],
+             "category": row["category"], "class": row["class_name"], "why": row["why"]}
+            for row in emerging.iter_rows(named=True)
         ],
         "kpis": [{"label": k.label, "current": k.current, "previous": k.previous}
                  for k in overview.kpis],

@@ -25,11 +25,17 @@ so the same analytics code serves every class.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 
 import polars as pl
 
-from dashboard.analytics.filters import Filters, Period, incident_filter
+from dashboard.analytics.filters import (
+    Filters,
+    Period,
+    incident_filter,
+    last_complete_week_end,
+    week_ending,
+)
 from dashboard.frames import SAR_CATEGORY, PictureFrames
 from dashboard.security.policy import TLP_RANK, VisibilityClass, row_visible
 
@@ -40,13 +46,8 @@ NOT_RELEASED_FILTERS = ("sar_behaviors", "target_sectors", "centers", "severitie
 
 
 def last_released_day(today: date) -> date:
-    """The last day of the last complete week (Monday to Sunday) before ``today``."""
-    return today - timedelta(days=today.isoweekday())
-
-
-def week_ending(day: pl.Expr) -> pl.Expr:
-    """The Sunday ending the week of ``day``."""
-    return day + pl.duration(days=7 - day.dt.weekday())
+    """The last day partners receive: the end of the last complete week before ``today``."""
+    return last_complete_week_end(today)
 
 
 @dataclass(frozen=True)
