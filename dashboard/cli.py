@@ -599,6 +599,9 @@ def bench(
     combine: Annotated[list[Path] | None, typer.Option(
         "--combine", help="Measure nothing: put reports written with --json side by side "
         "(repeatable).", show_default=False)] = None,
+    flood_sessions: Annotated[int, typer.Option(
+        "--flood-sessions", min=1, help="Attacker sessions (5 attempts each) in the sign-in "
+        "flood.")] = 40,
 ) -> None:
     """Measure ingest, cold start, every page, the map, Gi*, coverage, a PDF briefing and a
     pandas reference against the speed targets (issue 7)."""
@@ -617,7 +620,7 @@ def bench(
         return
 
     options = BenchOptions(incidents=incidents, store=store, reuse=reuse, repeat=repeat,
-                           work_dir=work)
+                           work_dir=work, flood_sessions=flood_sessions)
     try:
         with progress_bar(f"Bench, {incidents:,} incidents") as update:
             report = run_bench(options, progress=lambda step, done, total: update(

@@ -65,6 +65,7 @@ class BenchOptions:
     repeat: int = 5
     work_dir: Path = Path("data/bench")
     seed: int = 7
+    flood_sessions: int = 40  # attacker sessions in the sign-in flood
 
 
 def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[str, Any]:
@@ -129,7 +130,8 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
                                     variants["pandas reference"], report_progress)
     measurements += _measure_apptest(config_dir, store_url, variants, options.incidents,
                                      report_progress)
-    measurements += _measure_signin_flood(engine, config, report_progress)
+    measurements += _measure_signin_flood(engine, config, options.flood_sessions,
+                                          report_progress)
 
     load_after = os.getloadavg()[0]
     cpus = os.cpu_count() or 1
@@ -527,20 +529,20 @@ def _measure_apptest(config_dir: Path, store_url: str, variants: dict[str, list[
     return [*measurements, payload, memory, one_more]
 
 
-def _measure_signin_flood(engine: sa.Engine, config: ProjectConfig, progress: Progress
-                          ) -> list[Measurement]:
-    """40 anonymous sessions x 5 sign-in attempts while the demo analyst signs in: from one
-    attacker address, and from 40."""
+def _measure_signin_flood(engine: sa.Engine, config: ProjectConfig, sessions: int,
+                          progress: Progress) -> list[Measurement]:
+    """``sessions`` anonymous sessions x 5 sign-in attempts while the demo analyst signs in:
+    from one attacker address, and from one each."""
     from dashboard.bench.signin import measure_signin_flood
     from dashboard.security.accounts import demo_password
 
     progress("sign-in flood", 0, 1)
     figures = measure_signin_flood(engine, config.settings.security, real_user="analyst",
-                                   real_password=demo_password("analyst"))
+                                   real_password=demo_password("analyst"), sessions=sessions)
     progress("sign-in flood", 1, 1)
     measurements = []
     for scenario, label in (("one_ip", "one attacker address"),
-                            ("distinct_ips", "40 attacker addresses")):
+                            ("distinct_ips", f"{sessions} attacker addresses")):
         outcome = figures[scenario]
         measurement = Measurement(f"signin_flood_s.{scenario}",
                                   f"Real user's sign-in under a flood ({label})", "s",
@@ -572,4 +574,6 @@ def _command(options: BenchOptions) -> str:
         parts.append(f"--store {_redacted(options.store)}")
     if options.reuse:
         parts.append("--reuse")
+    if options.flood_sessions != BenchOptions.flood_sessions:
+        parts.append(f"--flood-sessions {options.flood_sessions}")
     return " ".join(parts)
