@@ -103,7 +103,9 @@ audited_download(context, "Download summary (CSV)", page.csv, page.csv_name,
 
 clickable_chart(page.weekly_chart, "centers_weekly", known, filters)
 st.caption("Weeks are the 7 days ending on the period's last day; a hollow point is a shorter "
-           "first week. Products are those on the selected topics and area.")
+           "first week. Every center is drawn on the same scale (one for incidents, one for "
+           "products), so the rows compare. Products are those on the selected topics and "
+           "area.")
 clickable_chart(page.lag_chart, "centers_lag", known, filters)
 st.caption("Lag is measured from when the incident occurred to when the center received the "
            "report (UTC, so daylight-saving changes do not distort it). Reports whose feed "

@@ -120,14 +120,17 @@ else:
         st.caption(f"{figures.gaps.height - MAX_GAPS_LISTED} more in the table below.")
     with st.expander("Every gap as a table", expanded=figures.gaps.height > MAX_GAPS_LISTED):
         gaps = figures.gaps.with_row_index("rank", offset=1)
+        # The cell and its figures first, the cell pinned; the sentence (which repeats them)
+        # last: first, at 640 px, it pushed the figures off a 1440 px screen (issue 14).
         st.dataframe(
-            gaps.select("rank", "reason", "score", "topic_label", "area_label", "incidents",
-                        "change_pct", "current_products", "needed_products"),
+            gaps.select("rank", "topic_label", "area_label", "score", "incidents",
+                        "change_pct", "current_products", "needed_products", "reason"),
             hide_index=True, width="stretch", key="coverage_gaps",
             column_config={
-                "rank": st.column_config.NumberColumn("#", width="small"),
-                "reason": st.column_config.TextColumn("Why", width=640),
-                "topic_label": "Topic", "area_label": area_word,
+                "rank": st.column_config.NumberColumn("#", width="small", pinned=True),
+                "reason": st.column_config.TextColumn("Why", width="large"),
+                "topic_label": st.column_config.TextColumn("Topic", pinned=True),
+                "area_label": st.column_config.TextColumn(area_word, pinned=True),
                 "score": st.column_config.ProgressColumn(
                     "Gap score", format="%.2f", min_value=0.0,
                     max_value=max(1.0, float(gaps["score"].max()))),  # type: ignore[arg-type]
@@ -176,13 +179,15 @@ with overlap:
     if figures.overlaps.is_empty():
         st.info("No cell is covered by more than one center.", icon=":material/info:")
     else:
+        # The centers' names (a long list) last, after the figures; the cell pinned.
         chosen = st.dataframe(
             figures.overlaps.select("topic_label", "area_label", "center_count",
-                                    "center_names", "current_products", "needed_products",
-                                    "surplus_products", "incidents"),
+                                    "current_products", "needed_products",
+                                    "surplus_products", "incidents", "center_names"),
             hide_index=True, width="stretch", key="coverage_overlaps", on_select="rerun",
             selection_mode="single-row", height=260,
-            column_config={"topic_label": "Topic", "area_label": area_word,
+            column_config={"topic_label": st.column_config.TextColumn("Topic", pinned=True),
+                           "area_label": st.column_config.TextColumn(area_word, pinned=True),
                            "center_count": "Centers", "center_names": "Who",
                            "current_products": "Current products",
                            "needed_products": "Needed",
@@ -227,7 +232,8 @@ with doubled:
             pairs.select("name_a", "name_b", "duplicates", "first_by_a", "first_by_b",
                          "top_category"),
             hide_index=True, width="stretch", key="coverage_duplicate_pairs",
-            column_config={"name_a": "Center A", "name_b": "Center B",
+            column_config={"name_a": st.column_config.TextColumn("Center A", pinned=True),
+                           "name_b": st.column_config.TextColumn("Center B", pinned=True),
                            "duplicates": st.column_config.NumberColumn(
                                "Duplicate reports", format="localized"),
                            "first_by_a": "A reported first", "first_by_b": "B reported first",

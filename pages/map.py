@@ -29,7 +29,7 @@ with st.container():
     st.title(f"Map · {markdown_text(page.scope.heading)}")
     if page.scope.filters_line:
         st.markdown(markdown_text(page.scope.filters_line))
-    st.caption(f"{page.period.label()} · click a county to filter every page by it · hot and "
+    st.caption(f"{page.counted} · click a county to filter every page by it · hot and "
                f"cold spots are Getis-Ord Gi* over county {HOTSPOT_MEASURES[hotspot_measure]} "
                "(queen contiguity) at 90/95/99 % confidence, computed statewide")
     if page.note:
@@ -40,43 +40,57 @@ MEASURES = {"incidents": "Incidents", "per_100k": "Per 100,000 residents",
 LAYERS = ["Places", "Regions", "Hot spots", "Center AORs"]
 if page.points_allowed:
     LAYERS += ["Points", "Heat map"]
-controls = st.columns([4, 3, 5])
-measure = controls[0].segmented_control(
+# One row that wraps: at 1440 px the layers go under the shading instead of being cut off at
+# the page's edge (issue 14).
+controls = st.container(horizontal=True, wrap=True, gap="medium", key="map_controls")
+measure = controls.segmented_control(
     "Shade counties by", list(MEASURES), format_func=MEASURES.__getitem__, default="incidents",
     key="map_measure", help=f"Per 100,000 residents (Census Vintage {POPULATION_VINTAGE} "
     "estimates) is what crime analysts compare across places: a county of few residents can "
     "show a high rate from a handful of incidents. Per 1,000 km² normalises for county size.") \
     or "incidents"
-controls[1].segmented_control(
+controls.segmented_control(
     "Hot spots over", list(HOTSPOT_MEASURES), default="incidents", key="map_hotspot_measure",
     format_func={"incidents": "Counts", "rate": "Rates"}.__getitem__,
     help="Over counts, Gi* finds where incidents are many, which is mostly where people live. "
     "Over rates per 100,000 residents it finds where they are many for the population; rates "
     "are smoothed by empirical Bayes so that a county of few residents cannot stand out from a "
     "handful of incidents.")
-shown = controls[2].pills("Layers", LAYERS, selection_mode="multi",
-                          default=["Places", "Regions", "Hot spots"], key="map_layers")
+shown = controls.pills("Layers", LAYERS, selection_mode="multi",
+                       default=["Places", "Regions", "Hot spots"], key="map_layers")
 
 render_analyst_map(context, filters, page.county_counts, measure, MEASURES[measure],
                    list(shown), page.hotspots_in_view)
 
 st.subheader("Counties under the current filter")
+# What a reader compares first, left to right; the county stays in view when a narrow window
+# scrolls the rest (issue 14: the hot-spot class was cut off at 1440 px).
+TABLE_COLUMNS = ("county_name", "region_name", "incidents", "per_100k", "previous", "change",
+                 "change_pct", "hotspot_class", "z_score", "withheld_cells", "per_1000_km2",
+                 "county_fips")
 st.dataframe(
     page.table, hide_index=True, width="stretch", key="county_table",
+    column_order=[name for name in TABLE_COLUMNS if name in page.table.columns],
     column_config={
-        "county_fips": "FIPS", "county_name": "County", "region_name": "Region",
+        "county_fips": "FIPS",
+        "county_name": st.column_config.TextColumn("County", pinned=True),
+        "region_name": "Region",
         "incidents": st.column_config.NumberColumn("Incidents", format="localized"),
         "per_100k": st.column_config.NumberColumn(
-            "Per 100k residents", format="%.1f",
+            "Per 100k", format="%.1f",
             help=f"Incidents per 100,000 residents (Census Vintage {POPULATION_VINTAGE})."),
         "per_1000_km2": st.column_config.NumberColumn("Per 1,000 km²", format="%.1f"),
-        "previous": st.column_config.NumberColumn("Previous period", format="localized"),
+        "previous": st.column_config.NumberColumn(
+            "Before", format="localized",
+            help=f"Incidents in the {page.period.days} days before the period."),
         "change": st.column_config.NumberColumn("Change", format="%+d"),
         "change_pct": st.column_config.NumberColumn("Change %", format="%+.1f%%"),
         "withheld_cells": st.column_config.NumberColumn(
-            "Withheld cells", format="%d", help="Week x category cells of 1 to "
+            "Withheld", format="%d", help="Week x category cells of 1 to "
             f"{config.settings.security.partner_min_count - 1} incidents: counted nowhere."),
-        "z_score": st.column_config.NumberColumn("Gi* z", format="%+.2f"),
+        "z_score": st.column_config.NumberColumn(
+            "Gi* z", format="%+.2f", help="Getis-Ord Gi* z-score of the county and its "
+            "neighbours: above +1.65 a hot spot at 90 % confidence, below -1.65 a cold spot."),
         "hotspot_class": "Hot spot",
     },
 )

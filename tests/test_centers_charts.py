@@ -167,3 +167,21 @@ def test_products_are_listed_whole_and_open_in_full(page: CentersPage) -> None:
         NAMES["prov"], "Intelligence bulletin", "TLP:AMBER", "Gangs",
         "Tagging along the rail corridor is rising.")
     assert "Gang graffiti trends in Providence" in gangs.details_markdown()
+
+
+def test_weekly_rows_share_one_scale_per_measure(page: CentersPage) -> None:
+    # Small multiples compared row against row: a center of 120 incidents a week drawn on its
+    # own axis looked as busy as one of 600 (issue 14).
+    layout = page.weekly_chart.layout
+    ranges: dict[str, set[tuple[float, float]]] = {}
+    most: dict[str, float] = {}
+    for trace in page.weekly_chart.data:
+        axis = layout["yaxis" + (trace.yaxis or "y")[1:]]
+        assert axis.range is not None, trace.yaxis
+        ranges.setdefault(trace.name, set()).add(tuple(axis.range))
+        most[trace.name] = max(most.get(trace.name, 0), *trace.y)
+    assert {name: len(found) for name, found in ranges.items()} == {"Incidents": 1,
+                                                                    "Products": 1}
+    for name, found in ranges.items():
+        low, high = next(iter(found))
+        assert low == 0 and high >= most[name], name

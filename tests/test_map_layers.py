@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as html_escape
 
 import polars as pl
 import pytest
@@ -15,14 +16,18 @@ from dashboard.analytics.picture import county_counts
 from dashboard.frames import PictureFrames
 from dashboard.geo.places import PLACES_ATTRIBUTION, places_for_state
 from dashboard.geo.population import state_county_population
-from dashboard.pagemodels.map import map_page
+from dashboard.pagemodels.map import map_page, map_points
 from dashboard.security.audience import view_data
 from dashboard.security.policy import VisibilityClass
 from dashboard.settings import ProjectConfig
 from dashboard.views.maps import (
+    AOR_COLOURS,
     CHOROPLETH_COLOURS,
     HOTSPOT_COLOURS,
+    ZERO_COLOUR,
     MapLayers,
+    aor_outline,
+    class_labels,
     county_map,
     zoom_for_bounds,
 )
@@ -127,3 +132,102 @@ def test_hot_spots_in_view_follow_the_place_filter(
     one = map_page(config, data, Filters(period="90d", counties=(significant[0],)), TODAY)
     assert one.hotspots_in_view["county_fips"].to_list() == [significant[0]]
     assert one.hotspots.equals(statewide.hotspots)  # still computed statewide
+
+
+def legend_of(html: str) -> str:
+    """The legend's HTML as the map script sets it."""
+    return json.loads(re.search(r"div\.innerHTML = (\".*?(?<!\\)\");", html).group(1))
+
+
+def test_legend_classes_start_above_zero_and_never_overlap() -> None:
+    # The Overview's legend read "0", then "0 – 17": zero in two classes, and the first
+    # class's real floor (1 incident) not said.
+    assert class_labels([17.0, 39.4, 70.0], 1.0, integers=True) == [
+        (CHOROPLETH_COLOURS[3], "1 – 17"), (CHOROPLETH_COLOURS[4], "18 – 39"),
+        (CHOROPLETH_COLOURS[5], "40 – 70")]
+    # A class with no whole number in it is not listed.
+    assert class_labels([3.2, 3.6, 9.0], 1.0, integers=True) == [
+        (CHOROPLETH_COLOURS[3], "1 – 3"), (CHOROPLETH_COLOURS[5], "4 – 9")]
+    # Fewer classes than colours take the top of the ramp: the most is always the darkest.
+    assert class_labels([2.0], 2.0, integers=True) == [(CHOROPLETH_COLOURS[-1], "2")]
+    # Rates start at the smallest rate shaded.
+    assert [label for _c, label in class_labels([4.5, 9.25], 0.8, integers=False)] == [
+        "0.8 – 4.5", "4.5 – 9.2"]
+    legend = legend_of(rendered(county_map("RI", ri_table())))
+    labels = re.findall(r"</span>([^<]+)</div>", legend)
+    assert labels[0] == "0" and not any(label.startswith("0 –") for label in labels)
+
+
+def test_a_county_shaded_alone_is_drawn_darkest() -> None:
+    # A county filter leaves one county with incidents: it was drawn in the palest purple.
+    table = ri_table().with_columns(
+        pl.when(pl.col("county_fips") == "44007").then(pl.col("incidents")).otherwise(0)
+        .alias("incidents"))
+    html = rendered(county_map("RI", table, selected=("44007",)))
+    fills = {f["properties"]["county_fips"]: f["properties"]["fill"]
+             for layer in geojson_layers(html) for f in layer["features"]}
+    assert fills["44007"] == CHOROPLETH_COLOURS[-1]
+    assert fills["44001"] == ZERO_COLOUR
+
+
+def test_legend_keys_withheld_counties_and_each_centers_aor() -> None:
+    # A partner's map shows withheld counties grey: the legend must say what grey is.
+    withheld = ri_table().with_columns(
+        pl.when(pl.col("county_fips") == "44001").then(None).otherwise(pl.col("incidents"))
+        .alias("incidents"))
+    legend = legend_of(rendered(county_map("RI", withheld)))
+    assert "Withheld (small counts)" in legend
+    assert "Withheld" not in legend_of(rendered(county_map("RI", ri_table())))
+    # Each AOR outline is keyed by its colour and its center's (escaped) name.
+    outline = aor_outline("RI", RI_FIPS[:2])
+    legend = legend_of(rendered(county_map("RI", ri_table(), layers=MapLayers(aors={
+        "North Center": outline, "<b>South</b> Center": outline}))))
+    assert f"dashed {AOR_COLOURS[0]}" in legend and "AOR: North Center" in legend
+    assert f"dashed {AOR_COLOURS[1]}" in legend and "AOR: &lt;b&gt;South&lt;/b&gt; Center" in legend
+
+
+def test_place_credit_is_in_the_attribution_line_not_the_legend() -> None:
+    html = rendered(county_map("RI", ri_table(), layers=MapLayers(
+        places=places_for_state("RI"))))
+    added = re.search(r"control\.addAttribution\((\".*?\")\);", html)
+    assert added is not None and ".attributionControl);" in html
+    assert json.loads(added.group(1)) == html_escape(PLACES_ATTRIBUTION)
+    assert PLACES_ATTRIBUTION not in legend_of(html)
+
+
+def test_point_clusters_are_not_drawn_in_hot_spot_colours() -> None:
+    points = pl.DataFrame({"latitude": [41.8, 41.81], "longitude": [-71.4, -71.41],
+                           "popup": ["a", "b"]})
+    html = rendered(county_map("RI", ri_table(), layers=MapLayers(points=points,
+                                                                  points_total=2)))
+    assert ".marker-cluster-medium div {background-color:rgba(31,78,121" in html
+
+
+def test_point_popups_name_the_center_and_the_day_in_words(
+        demo: tuple[ProjectConfig, PictureFrames]) -> None:
+    config, frames = demo
+    analyst = VisibilityClass("analyst", "cac", "TLP:AMBER+STRICT")
+    data = view_data(frames, analyst, K, TODAY, "UTC")
+    points, total = map_points(config, data, None, Filters(period="28d"),  # type: ignore[arg-type]
+                               TODAY, 50, with_narratives=False)
+    assert total > 0 and points.height == min(total, 50)
+    names = set(config.labels["center"].values())
+    for popup in points["popup"]:
+        category, day, center, record = popup.split(" · ")
+        assert category in config.labels["category"].values(), popup
+        assert re.fullmatch(r"\d\d [A-Z][a-z]{2} \d{4}", day), popup
+        assert center in names, popup
+        assert record, popup
+
+
+def test_county_tooltip_gives_the_rate_per_residents() -> None:
+    # Shaded per 100,000 residents, the tooltip gave only incidents per 1,000 km².
+    table = ri_table()
+    html = rendered(county_map("RI", table, "per_100k", "Per 100,000 residents"))
+    counties = next(layer for layer in geojson_layers(html)
+                    if layer["features"][0]["geometry"]["type"] != "Point")
+    rates = {f["properties"]["county_fips"]: f["properties"]["per_100k"]
+             for f in counties["features"]}
+    expected = dict(table.select("county_fips", "per_100k").rows())
+    assert rates["44007"] == f"{expected['44007']:,.1f}"
+    assert "Per 100,000 residents" in html and '"per_100k"' in html

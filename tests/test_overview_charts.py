@@ -14,6 +14,7 @@ import pytest
 
 from dashboard.analytics.filters import Filters, period_of
 from dashboard.frames import load_picture_frames
+from dashboard.pagemodels.map import map_page
 from dashboard.pagemodels.overview import overview_page, safe_link, view_scope
 from dashboard.security.audience import ViewData, view_data
 from dashboard.security.policy import VisibilityClass
@@ -129,6 +130,28 @@ def test_overview_change_charts_match_their_tables(
             assert labels[name][0].startswith(f"{length:+,} ("), name
     # Providence: R-1 and P-101 in the period (P-100 repeats R-1), none before.
     assert row_labels(page.place_changes["County"])["Providence"] == ["+2 (new)", "0 → 2"]
+
+
+def test_the_caption_names_the_days_the_figures_count(
+        ri: tuple[ProjectConfig, ViewData, ViewData]) -> None:
+    config, data, partner = ri
+    assert overview_page(config, data, WINTER, TODAY).caption == (
+        "01 Jan 2025 – 28 Feb 2025 (59 days) against the 59 days before · duplicates counted "
+        "once")
+    # A partner's release counts the complete weeks whose Sunday is in the period, up to the
+    # last Sunday before today (23 Feb): not "01 Jan – 28 Feb (59 days)", which it never
+    # counted (issue 14).
+    assert overview_page(config, partner, WINTER, TODAY).caption == (
+        "Incidents 30 Dec 2024 – 23 Feb 2025 (8 complete weeks, Monday to Sunday), products "
+        "01 Jan 2025 – 28 Feb 2025, each against the same span before · duplicates counted "
+        "once")
+    assert map_page(config, partner, WINTER, TODAY).counted.startswith(
+        "30 Dec 2024 – 23 Feb 2025 (8 complete weeks")
+    before_any_sunday = Filters(period="custom", start=date(2025, 2, 24),
+                                end=date(2025, 2, 28))
+    assert overview_page(config, partner, before_any_sunday, TODAY).caption.startswith(
+        "Incidents 24 Feb 2025 – 28 Feb 2025: no complete week (Monday to Sunday) released "
+        "yet")
 
 
 def test_latest_products_open_in_full(ri: tuple[ProjectConfig, ViewData, ViewData]) -> None:

@@ -3,9 +3,11 @@ tables the page shows (human headers, centers by their configured names, "—" f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -33,6 +35,9 @@ ACCOUNT_HEADERS = {
 AUTH_METHODS = {"local": "Password", "oidc": "Single sign-on"}
 ROLE_NAMES = {"admin": "Admin", "leadership": "Leadership", "analyst": "Analyst",
               "partner": "Partner"}
+# What an audit row's detail keys are called on the page; other keys are humanised.
+DETAIL_NAMES = {"center_id": "Center", "client": "From", "content_hash": "Content hash",
+                "data_version": "Data version", "user": "Account"}
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,46 @@ class AuditView:
     csv_name: str
 
 
+def detail_text(detail: str | None, center_names: Mapping[str, str] | None = None
+                ) -> str | None:
+    """An audit row's detail (JSON) as a reader reads it: 'Center: State Threat Assessment
+    Center · Role: Admin', no null, no braces; None for no detail. Text that is not a JSON
+    object is shown as it is."""
+    if not detail:
+        return None
+    try:
+        values = json.loads(detail)
+    except ValueError:
+        return detail
+    if not isinstance(values, dict):
+        return detail
+    names = dict(center_names or {})
+
+    def words(key: str, value: Any) -> str:
+        if key == "center_id":
+            return str(names.get(value, value))
+        if key == "role":
+            return ROLE_NAMES.get(value, str(value))
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        if isinstance(value, dict):
+            return "; ".join(f"{name}={words(name, item)}" for name, item in value.items()
+                             if item not in (None, "", [], {}))
+        return str(value)
+
+    parts = [f"{DETAIL_NAMES.get(key) or _humanised_text(key)}: {words(key, value)}"
+             for key, value in values.items() if value not in (None, "", [], {})]
+    return " · ".join(parts) or None
+
+
 def audit_view(engine: sa.Engine, start: date, end: date, actions: Sequence[str],
-               user_contains: str) -> AuditView:
-    """Audit rows between two days (UTC), of some actions and users, newest first; the CSV
-    holds what the table shows (no value: an empty cell) and its name the dates and
-    filters."""
+               user_contains: str, center_names: Mapping[str, str] | None = None
+               ) -> AuditView:
+    """Audit rows between two days (UTC), of some actions and users, newest first, their
+    details in words (centers by ``center_names``); the CSV holds what the table shows (no
+    value: an empty cell) and its name the dates and filters."""
     rows = audit.audit_frame(engine, since=datetime.combine(start, time.min, UTC),
                              until=datetime.combine(end, time.max, UTC))
     if actions:
@@ -58,7 +98,9 @@ def audit_view(engine: sa.Engine, start: date, end: date, actions: Sequence[str]
         # A page's url path or a download's key ('data_health' -> 'Data health'), or how
         # someone signed in.
         pl.when(pl.col("page").is_in(list(AUTH_METHODS))).then(pl.col("page").replace(
-            AUTH_METHODS)).otherwise(_humanised(pl.col("page"))).alias("page"))
+            AUTH_METHODS)).otherwise(_humanised(pl.col("page"))).alias("page"),
+        pl.col("detail").map_elements(lambda text: detail_text(text, center_names),
+                                      return_dtype=pl.String, skip_nulls=True))
 
     seconds = "%Y-%m-%d %H:%M:%S"
     shown = display_table(rows.with_columns(count_text("rows")), AUDIT_HEADERS,
@@ -97,7 +139,11 @@ def accounts_view(engine: sa.Engine, center_names: Mapping[str, str] | None = No
     return display_table(users, ACCOUNT_HEADERS)
 
 
-def _humanised(words: pl.Expr) -> pl.Expr:
+def _humanised_text(words: str) -> str:
     """'data_health' -> 'Data health'."""
-    spaced = words.str.replace_all("_", " ")
-    return spaced.str.slice(0, 1).str.to_uppercase() + spaced.str.slice(1)
+    spaced = words.replace("_", " ")
+    return spaced[:1].upper() + spaced[1:]
+
+
+def _humanised(words: pl.Expr) -> pl.Expr:
+    return words.map_elements(_humanised_text, return_dtype=pl.String, skip_nulls=True)

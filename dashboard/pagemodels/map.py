@@ -15,7 +15,7 @@ from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
 from dashboard.pagemodels.common import download_file_name, release_note, with_withheld
-from dashboard.pagemodels.overview import ViewScope, view_scope
+from dashboard.pagemodels.overview import ViewScope, counted_days, view_scope
 from dashboard.security.audience import ViewData
 from dashboard.security.policy import may_see_points, redact_narratives
 from dashboard.settings import ProjectConfig
@@ -34,6 +34,7 @@ class MapPage:
     points_allowed: bool
     note: str | None
     scope: ViewScope  # what the view covers, in words (the heading and every filter)
+    counted: str  # the days its figures count, in words (partners: complete weeks)
 
 
 def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: date,
@@ -68,7 +69,8 @@ def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: dat
                    download_file_name("counties", period, selection),
                    may_see_points(data.visibility),
                    release_note(config, data, selection, period),
-                   view_scope(config, selection, period, statewide="Statewide"))
+                   view_scope(config, selection, period, statewide="Statewide"),
+                   counted_days(period, data))
 
 
 def map_points(config: ProjectConfig, data: ViewData, engine: sa.Engine, filters: Filters,
@@ -86,10 +88,16 @@ def map_points(config: ProjectConfig, data: ViewData, engine: sa.Engine, filters
         pl.col("latitude").is_not_null())
     sample = located.sample(limit, seed=frames.data_version) if located.height > limit \
         else located
-    labels = config.labels["category"]
+    labels = config.labels
+    # What a reader reads on a point: the category, the day and the center in words, then the
+    # record's id (the center's code once told a reader nothing).
     sample = sample.with_columns(
-        pl.format("{} · {} · {} {}", pl.col("category").replace_strict(labels, default=""),
-                  pl.col("occurred_date"), pl.col("center_id"), pl.col("incident_id"))
+        pl.format("{} · {} · {} · {}",
+                  pl.col("category").replace_strict(labels["category"], default=""),
+                  pl.col("occurred_date").dt.strftime("%d %b %Y"),
+                  pl.col("center_id").replace_strict(labels["center"],
+                                                     default=pl.col("center_id")),
+                  pl.col("incident_id"))
         .alias("popup"))
     if with_narratives:
         keys = sample.select("center_id", "incident_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,6 +71,24 @@ def period_words(filters: Filters, period: Period) -> str:
     if filters.period == "custom":
         return period.label()
     return PERIOD_PRESETS[filters.period].lower()
+
+
+def counted_days(period: Period, data: ViewData) -> str:
+    """The days a view's figures count, in words: the period ('04 Nov 2026 – 01 Dec 2026
+    (28 days)'); for partners, the complete weeks (Monday to Sunday) their release counts in
+    it, those whose Sunday falls in the period up to the last day released ('02 Nov 2026 –
+    29 Nov 2026 (4 complete weeks, Monday to Sunday)'). A partner's "last 28 days" ending on a
+    Tuesday is not the 28 days the caption used to name (issue 14)."""
+    if data.release is None:
+        return f"{period.label()} ({period.days} days)"
+    last = min(period.end, data.release.through)
+    last_sunday = last - timedelta(days=last.isoweekday() % 7)
+    if last_sunday < period.start:
+        return f"{period.label()}: no complete week (Monday to Sunday) released yet"
+    weeks = (last_sunday - period.start).days // 7 + 1
+    first_monday = last_sunday - timedelta(weeks=weeks - 1, days=6)
+    return (f"{first_monday:%d %b %Y} – {last_sunday:%d %b %Y} ({weeks} complete "
+            f"{'week' if weeks == 1 else 'weeks'}, Monday to Sunday)")
 
 
 def view_scope(config: ProjectConfig, filters: Filters, period: Period,
@@ -199,7 +217,12 @@ def overview_page(config: ProjectConfig, data: ViewData, filters: Filters,
         kpis = [kpi for kpi in kpis if kpi.label not in NOT_RELEASED_KPIS]
         county_counts = with_withheld(config, data, selection, period, county_counts,
                                       "county_fips")
-    caption = (f"{period.label()} ({period.days} days) against the {period.days} days before · "
+    # A partner's incidents are released by complete week; products are not.
+    counted = (f"{counted_days(period, data)} against the {period.days} days before"
+               if data.release is None else
+               f"Incidents {counted_days(period, data)}, products {period.label()}, each "
+               f"against the same span before")
+    caption = (f"{counted} · "
                + ("duplicates counted once" if selection.duplicates_once
                   else "every report counted"))
     labels = config.labels

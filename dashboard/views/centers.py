@@ -65,11 +65,15 @@ def _no_data(title: str, message: str) -> go.Figure:
 def weekly_activity_figure(weekly: pl.DataFrame, names: Mapping[str, str],
                            center_order: Sequence[str]) -> go.Figure:
     """Small multiples, one row per center: incidents per week (left) and products per week
-    (right), each panel on its own y-axis. Short first weeks are drawn hollow and say so on
-    hover."""
+    (right), each panel on its own y-axis, every center's on the same scale per column: the
+    rows are read against each other, and a center of 120 a week must not look as busy as one
+    of 600 (issue 14). Short first weeks are drawn hollow and say so on hover."""
     centers = [c for c in center_order if c in set(weekly["center_id"].to_list())]
     if not centers:
         return _no_data("Incidents and products per week", "No center under these filters.")
+    shown = weekly.filter(pl.col("center_id").is_in(centers))
+    most_incidents = max(int(shown["incidents"].max() or 0), 1)  # type: ignore[arg-type]
+    most_products = max(int(shown["products"].max() or 0), 1)  # type: ignore[arg-type]
     row_px, gap_px = 110, 46  # each row's panels, and the gap that holds the next row's name
     plot_px = row_px * len(centers) + gap_px * (len(centers) - 1)
     figure = make_subplots(rows=len(centers), cols=2, shared_xaxes=True,
@@ -99,10 +103,11 @@ def weekly_activity_figure(weekly: pl.DataFrame, names: Mapping[str, str],
             hovertemplate="%{customdata[4]}<br>%{customdata[1]} – %{customdata[2]}"
                           "%{customdata[3]}: %{y:,} products<extra></extra>",
         ), row=row, col=2)
-        figure.update_yaxes(rangemode="tozero", tickformat=",d", nticks=4, row=row, col=1)
-        most = max(*rows["products"].to_list(), 1)
-        figure.update_yaxes(range=[0, most * 1.15], dtick=max(1, -(-most // 3)),
-                            tickformat=",d", row=row, col=2)
+        figure.update_yaxes(range=[0, most_incidents * 1.15], tickformat=",d", nticks=4,
+                            row=row, col=1)
+        figure.update_yaxes(range=[0, most_products * 1.15],
+                            dtick=max(1, -(-most_products // 3)), tickformat=",d", row=row,
+                            col=2)
         # The center's name above its row, across both panels.
         top = figure.get_subplot(row, 1).yaxis.domain[1]
         figure.add_annotation(text=f"<b>{name}</b>", x=0, xref="paper", xanchor="left",

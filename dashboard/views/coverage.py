@@ -23,7 +23,9 @@ MATRIX_COLOURSCALE = [[0.0, "#f4f8fb"], [1.0, "#1f4e79"]]
 TLP_BADGE_COLOURS = {"TLP:CLEAR": "#ffffff", "TLP:GREEN": "#33ff00", "TLP:AMBER": "#ffc000",
                      "TLP:AMBER+STRICT": "#ffc000", "TLP:RED": "#ff2b2b"}
 MAX_CELL_TEXT_COLUMNS = 12  # beyond this many areas the counts no longer fit in a cell
+COUNTY_TICK_PX = 10  # county names, upright over their columns
 AXIS_LINE_CHARACTERS = 16
+TOPIC_LINE_CHARACTERS = 20
 SUMMARY_CHARACTERS = 400
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
@@ -93,7 +95,9 @@ def gap_heatmap(cells: pl.DataFrame, scope: CoverageScope, level: Level) -> go.F
     area_labels = [scope.area_label(level, area).removesuffix(" County") for area in areas]
     area_labels = [wrapped(label) if level == "region" else escape(label)
                    for label in area_labels]
-    topic_labels = [escape(scope.topics[topic]) for topic in topics]
+    # Topics on two lines where long, and the colour bar's title on its side: the room goes
+    # to the columns (58 counties at 1440 px).
+    topic_labels = [wrapped(scope.topics[topic], TOPIC_LINE_CHARACTERS) for topic in topics]
     show_text = len(areas) <= MAX_CELL_TEXT_COLUMNS
     threshold = scope.settings.gap_min_score
     z: list[list[float | None]] = []
@@ -119,7 +123,7 @@ def gap_heatmap(cells: pl.DataFrame, scope: CoverageScope, level: Level) -> go.F
         z=z, x=list(range(len(areas))), y=list(range(len(topics))), text=text,
         texttemplate="%{text}", textfont={"size": 11}, colorscale=GAP_COLOURSCALE, zmin=0,
         zmax=max(1.0, highest), xgap=2, ygap=2, hoverinfo="skip",
-        colorbar={"title": {"text": "Gap score"}, "thickness": 12},
+        colorbar={"title": {"text": "Gap score", "side": "right"}, "thickness": 12},
     ))
     figure.add_trace(go.Scatter(
         x=xs, y=ys, mode="markers", customdata=custom, hovertext=hover,
@@ -130,9 +134,12 @@ def gap_heatmap(cells: pl.DataFrame, scope: CoverageScope, level: Level) -> go.F
     figure.update_layout(
         height=90 + 44 * len(topics) + (70 if level == "county" else 30),
         margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="#ffffff",
+        # Counties stand upright in a small font: at -60° the names of 58 counties ran into
+        # each other at 1440 px (issue 14); upright, each fits its column's width.
         xaxis={"tickvals": list(range(len(areas))), "ticktext": area_labels, "side": "top",
-               "tickangle": -60 if level == "county" else 0, "showgrid": False,
-               "zeroline": False, "fixedrange": True, "automargin": True},
+               "tickangle": -90 if level == "county" else 0,
+               "tickfont": {"size": COUNTY_TICK_PX if level == "county" else 12},
+               "showgrid": False, "zeroline": False, "fixedrange": True, "automargin": True},
         yaxis={"tickvals": list(range(len(topics))), "ticktext": topic_labels,
                "autorange": "reversed", "showgrid": False, "zeroline": False,
                "fixedrange": True, "automargin": True},

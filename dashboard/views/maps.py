@@ -40,6 +40,13 @@ HOTSPOT_RADIUS = {99: 11, 95: 9, 90: 7}
 HOTSPOT_LABELS = {99: "Hot spot, 99 %", 95: "Hot spot, 95 %", 90: "Hot spot, 90 %",
                   -90: "Cold spot, 90 %", -95: "Cold spot, 95 %", -99: "Cold spot, 99 %"}
 AOR_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
+# Marker clusters (size class, halo, disc): navy like the points they stand for.
+CLUSTER_COLOURS = (("small", "rgba(31,78,121,.25)", "rgba(31,78,121,.75)"),
+                   ("medium", "rgba(31,78,121,.35)", "rgba(31,78,121,.85)"),
+                   ("large", "rgba(31,78,121,.45)", "rgba(31,78,121,.95)"))
+# The in-map layer switcher stays open up to this many layers; beyond (every center's AOR) it
+# folds into Leaflet's layers button instead of covering a corner of the state.
+MAX_OPEN_LAYER_CONTROL = 4
 POINT_CALLBACK = CIRCLE_MARKER_CALLBACK.replace(
     "return L.circleMarker(",
     "var marker = L.circleMarker(",
@@ -80,12 +87,20 @@ def class_breaks(values: np.ndarray, classes: int = len(CHOROPLETH_COLOURS)) -> 
     return sorted(set(float(q) for q in quantiles))
 
 
+def class_colour(index: int, breaks: list[float]) -> str:
+    """The fill of class ``index`` of ``breaks``: the top of the ramp when there are fewer
+    classes than colours, so the highest class is always the darkest (one county shaded alone
+    was drawn in the palest purple, as if it had the fewest incidents)."""
+    offset = max(len(CHOROPLETH_COLOURS) - len(breaks), 0)
+    return CHOROPLETH_COLOURS[min(index + offset, len(CHOROPLETH_COLOURS) - 1)]
+
+
 def colour_for(value: float, breaks: list[float]) -> str:
     if value <= 0:
         return ZERO_COLOUR
     for index, upper in enumerate(breaks):
         if value <= upper:
-            return CHOROPLETH_COLOURS[min(index, len(CHOROPLETH_COLOURS) - 1)]
+            return class_colour(index, breaks)
     return CHOROPLETH_COLOURS[-1]
 
 
@@ -105,14 +120,16 @@ class MapLayers:
 
 class _Legend(MacroElement):
     """A Leaflet control with our own (trusted) legend HTML; no branca colormap (see
-    offline_map: a colormap makes streamlit-folium fetch d3 from a CDN)."""
+    offline_map: a colormap makes streamlit-folium fetch d3 from a CDN). Compact, so that on
+    the Overview's small map it sits beside the state instead of over it (issue 14)."""
 
     _template = Template("""{% macro script(this, kwargs) %}
         var legend = L.control({position: "bottomright"});
         legend.onAdd = function () {
             var div = L.DomUtil.create("div", "tp-legend");
-            div.style.cssText = "background:#fff;padding:6px 8px;font:12px sans-serif;" +
-                "border-radius:4px;box-shadow:0 0 4px rgba(0,0,0,.3);line-height:18px";
+            div.style.cssText = "background:rgba(255,255,255,.92);padding:4px 6px;" +
+                "font:11px sans-serif;border-radius:4px;box-shadow:0 0 4px rgba(0,0,0,.3);" +
+                "line-height:15px";
             div.innerHTML = {{ this.legend_html|tojson }};
             return div;
         };
@@ -123,6 +140,47 @@ class _Legend(MacroElement):
         super().__init__()
         self._name = "Legend"
         self.legend_html = legend_html
+
+
+class _Attribution(MacroElement):
+    """Credit lines in Leaflet's attribution control (bottom right, small print), where a map
+    reader expects them, rather than in the legend. Trusted text only."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        (function (control) {
+            {% for line in this.lines %}
+            control.addAttribution({{ line|tojson }});
+            {% endfor %}
+            // Small print: on the Overview's small map a full-size line ran over the scale.
+            control.getContainer().style.fontSize = "10px";
+        })({{ this._parent.get_name() }}.attributionControl);
+    {% endmacro %}""")
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        self.lines = [html.escape(line) for line in lines]
+
+
+class _NeutralClusters(MacroElement):
+    """Point clusters in the points' own navy, not markercluster's green, yellow and orange:
+    an orange cluster of 1,427 points beside an orange 95 % hot-spot symbol reads as one."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        (function () {
+            var style = document.createElement("style");
+            style.textContent = {{ this.css|tojson }};
+            document.head.appendChild(style);
+        })();
+    {% endmacro %}""")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "NeutralClusters"
+        self.css = "".join(
+            f".marker-cluster-{size} {{background-color:{outer}}}"
+            f".marker-cluster-{size} div {{background-color:{inner};color:#fff}}"
+            for size, outer, inner in CLUSTER_COLOURS)
 
 
 class _FocusWithoutScrolling(MacroElement):
@@ -165,38 +223,75 @@ def hotspot_legend_rows(bins: list[int]) -> list[str]:
 
 
 def _swatch(colour: str, label: str) -> str:
-    return (f'<div><span style="display:inline-block;width:14px;height:12px;'
-            f'background:{colour};border:1px solid #999;margin-right:6px"></span>'
+    return (f'<div><span style="display:inline-block;width:12px;height:10px;'
+            f'background:{colour};border:1px solid #999;margin-right:5px"></span>'
             f"{html.escape(label)}</div>")
 
 
-def legend_html(title: str, breaks: list[float], number_format: str, notes: list[str],
-                extra_rows: list[str] | None = None) -> str:
-    """The legend: the fill's classes, then trusted extra rows (symbols), then notes."""
-    rows = [f"<b>{html.escape(title)}</b>", _swatch(ZERO_COLOUR, "0")]
-    lower = 0.0
+def _line_swatch(colour: str, label: str) -> str:
+    """A dashed outline's key (a center's AOR)."""
+    return (f'<div style="max-width:200px;padding-left:19px;text-indent:-19px">'
+            f'<span style="display:inline-block;width:14px;height:0;border-top:3px dashed '
+            f'{colour};margin-right:5px;vertical-align:middle"></span>{html.escape(label)}'
+            f"</div>")
+
+
+def class_labels(breaks: list[float], lowest: float, integers: bool) -> list[tuple[str, str]]:
+    """(colour, label) of each non-empty class of the fill above zero. The first class starts
+    at ``lowest`` (the smallest non-zero value), not at 0, which has its own swatch; counts
+    (``integers``) read '1 – 17', '18 – 39': a class holds the values above the last upper
+    bound up to its own, so no count is in two classes."""
+    labels: list[tuple[str, str]] = []
+    lower = lowest
     for index, upper in enumerate(breaks):
         if upper <= 0:
             continue
-        label = f"{number_format.format(lower)} – {number_format.format(upper)}"
-        rows.append(_swatch(CHOROPLETH_COLOURS[min(index, len(CHOROPLETH_COLOURS) - 1)], label))
-        lower = upper
+        colour = class_colour(index, breaks)
+        if integers:
+            first, last = math.ceil(lower), math.floor(upper)
+            if first <= last:
+                labels.append((colour, f"{first:,}" if first == last else f"{first:,} – {last:,}"))
+            lower = math.floor(upper) + 1
+        else:
+            labels.append((colour, f"{lower:,.1f} – {upper:,.1f}"))
+            lower = upper
+    return labels
+
+
+def legend_html(title: str, breaks: list[float], number_format: str, notes: list[str],
+                extra_rows: list[str] | None = None, lowest: float | None = None) -> str:
+    """The legend: the fill's classes, then trusted extra rows (symbols, outlines, withheld
+    counties), then notes. ``number_format`` '{:,.0f}' marks counts (whole numbers)."""
+    integers = number_format == "{:,.0f}"
+    start = lowest if lowest is not None else (1.0 if integers else 0.0)
+    rows = [f"<b>{html.escape(title)}</b>", _swatch(ZERO_COLOUR, "0")]
+    rows += [_swatch(colour, label) for colour, label in class_labels(breaks, start, integers)]
     rows += extra_rows or []
-    rows += [f'<div style="max-width:220px;color:#444">{html.escape(note)}</div>'
+    rows += [f'<div style="max-width:190px;color:#444">{html.escape(note)}</div>'
              for note in notes]
     return "".join(rows)
 
 
 SUPPRESSED_FILL = "#d9d9d9"
+WITHHELD_LABEL = "Withheld (small counts)"
 
 
 def _suppressed_county(row: Any, info: Any, selected: bool) -> dict[str, Any]:
-    hidden = "suppressed (small count)"
+    hidden = "withheld (small counts)"
     return {"type": "Feature", "geometry": row.geometry.__geo_interface__, "properties": {
         "county_fips": row.county_fips, "county": html.escape(row.county_name),
         "region": html.escape(str(info["region_name"])), "incidents": hidden,
-        "per_1000_km2": hidden, "change": hidden, "fill": SUPPRESSED_FILL,
+        "per_100k": hidden, "per_1000_km2": hidden, "change": hidden, "fill": SUPPRESSED_FILL,
         "selected": selected}}
+
+
+def _rate_text(info: Any, column: str) -> str:
+    """A county's rate as its tooltip shows it: '12.3'; '0' for a county with no row; '—'
+    where there is no rate (no population estimate, or no column)."""
+    if info is None:
+        return "0"
+    value = info.get(column)
+    return "—" if value is None or pd.isna(value) else f"{value:,.1f}"
 
 
 def county_map(
@@ -211,8 +306,9 @@ def county_map(
 ) -> folium.Map:
     """A county choropleth of ``measure`` with optional layers, ready for ``st_folium``.
 
-    ``county_table`` needs county_fips, county_name, region_name, incidents, per_1000_km2,
-    change. Clicking a county returns its feature (``county_fips`` in its properties).
+    ``county_table`` needs county_fips, county_name, region_name, incidents, per_1000_km2 and
+    change (per_100k, when present, is the tooltip's rate per residents). Clicking a county
+    returns its feature (``county_fips`` in its properties).
     """
     layers = layers or MapLayers()
     shapes = simplified_counties(state_postal)
@@ -231,7 +327,9 @@ def county_map(
 
     values = county_table.select("county_fips", measure).to_dict(as_series=False)
     by_county = dict(zip(values["county_fips"], values[measure], strict=True))
-    breaks = class_breaks(np.array([v or 0 for v in by_county.values()], dtype=float))
+    shaded = np.array([v or 0 for v in by_county.values()], dtype=float)
+    breaks = class_breaks(shaded)
+    lowest = float(shaded[shaded > 0].min()) if (shaded > 0).any() else None
     table = county_table.to_pandas().set_index("county_fips")
     features = []
     for row in shapes.itertuples():
@@ -252,7 +350,8 @@ def county_map(
                 "county": html.escape(row.county_name),
                 "region": html.escape(str(info["region_name"])) if info is not None else "",
                 "incidents": f"{int(info['incidents']):,}" if info is not None else "0",
-                "per_1000_km2": f"{info['per_1000_km2']:.1f}" if info is not None else "0",
+                "per_100k": _rate_text(info, "per_100k"),
+                "per_1000_km2": _rate_text(info, "per_1000_km2"),
                 "change": f"{int(info['change']):+,}" if info is not None else "0",
                 "fill": colour_for(value, breaks),
                 "selected": fips in selected,
@@ -269,8 +368,9 @@ def county_map(
         },
         highlight_function=lambda _feature: {"weight": 2.5, "color": "#1f4e79"},
         tooltip=folium.GeoJsonTooltip(
-            fields=["county", "region", "incidents", "per_1000_km2", "change"],
-            aliases=["County", "Region", "Incidents", "Per 1,000 km²", "Change vs before"],
+            fields=["county", "region", "incidents", "per_100k", "per_1000_km2", "change"],
+            aliases=["County", "Region", "Incidents", "Per 100,000 residents",
+                     "Per 1,000 km²", "Change vs before"],
         ),
         zoom_on_click=False,
     )
@@ -286,8 +386,10 @@ def county_map(
             tooltip=folium.GeoJsonTooltip(fields=["region_name"], aliases=["Region"]),
             interactive=False,
         ).add_to(folium_map)
+    outline_rows: list[str] = []
     for index, (center_name, outline) in enumerate(layers.aors.items()):
         colour = AOR_COLOURS[index % len(AOR_COLOURS)]
+        outline_rows.append(_line_swatch(colour, f"AOR: {center_name}"))
         folium.GeoJson(
             json.loads(outline.to_json()), name=f"AOR: {html.escape(center_name)}",
             style_function=lambda _f, colour=colour: {"color": colour, "weight": 3,
@@ -296,18 +398,21 @@ def county_map(
         ).add_to(folium_map)
     notes: list[str] = []
     symbol_rows: list[str] = []
+    if any(feature["properties"]["fill"] == SUPPRESSED_FILL for feature in features):
+        symbol_rows.append(_swatch(SUPPRESSED_FILL, WITHHELD_LABEL))
     if layers.hotspots is not None:
         _add_hotspots(folium_map, shapes, layers.hotspots)
         significant = int((layers.hotspots["gi_bin"] != 0).sum())
-        symbol_rows = hotspot_legend_rows(layers.hotspots["gi_bin"].to_list())
-        notes.append(f"Hot/cold spots (Getis-Ord Gi*, 90/95/99 %): {significant} "
-                     "significant counties shown." if significant else
-                     "Hot/cold spots (Getis-Ord Gi*): no county shown is significant.")
+        symbol_rows += hotspot_legend_rows(layers.hotspots["gi_bin"].to_list())
+        notes.append(f"{significant} significant {'county' if significant == 1 else 'counties'}"
+                     " shown." if significant else "No county shown is significant.")
+    symbol_rows += outline_rows
     if layers.points is not None and layers.points.height:
         rows = [[lat, lon, html.escape(text or "")] for lat, lon, text in
                 layers.points.select("latitude", "longitude", "popup").iter_rows()]
         FastMarkerCluster(rows, callback=POINT_CALLBACK, name="Incident points").add_to(
             folium_map)
+        folium_map.add_child(_NeutralClusters())
         if layers.points_total > layers.points.height:
             notes.append(f"Points: a random sample of {layers.points.height:,} of "
                          f"{layers.points_total:,} incidents.")
@@ -319,11 +424,13 @@ def county_map(
                          f"{layers.heat_total:,} incidents.")
     if layers.places is not None and layers.places.height:
         folium_map.add_child(_PlaceLabels(layers.places))
-        notes.append(PLACES_ATTRIBUTION)
+        folium_map.add_child(_Attribution([PLACES_ATTRIBUTION]))
     number_format = "{:,.0f}" if measure == "incidents" else "{:,.1f}"
     folium_map.add_child(_Legend(legend_html(measure_label, breaks, number_format, notes,
-                                             symbol_rows)))
-    folium.LayerControl(collapsed=False).add_to(folium_map)
+                                             symbol_rows, lowest)))
+    overlays = 1 + (layers.regions is not None) + len(layers.aors) + (
+        layers.hotspots is not None) + (layers.points is not None) + (layers.heat is not None)
+    folium.LayerControl(collapsed=overlays > MAX_OPEN_LAYER_CONTROL).add_to(folium_map)
     folium_map.add_child(_FocusWithoutScrolling())
     return localize_assets(folium_map)
 
