@@ -38,15 +38,18 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     "Briefing": [
         ("pages/briefing.py", "Briefing", ":material/description:", "briefing"),
     ],
+    "Alerts": [
+        ("pages/alerts.py", "Alerts", ":material/notifications:", "alerts"),
+    ],
     "Data": [
         ("pages/data_health.py", "Data health", ":material/monitor_heart:", "data_health"),
         ("pages/admin.py", "Administration", ":material/admin_panel_settings:", "admin"),
     ],
 }
 
-# Pages about the feeds and the system, not the threat picture: the shared filters do nothing
-# there, so the sidebar does not offer them.
-PAGES_WITHOUT_FILTERS = frozenset({"data_health", "admin"})
+# Pages about the feeds, the system and one's alert rules, not the threat picture: the shared
+# filters do nothing there, so the sidebar does not offer them.
+PAGES_WITHOUT_FILTERS = frozenset({"data_health", "admin", "alerts"})
 
 
 def navigation_pages(viewer: Viewer | None) -> dict[str, list[st.Page]]:
@@ -74,8 +77,10 @@ marking_slot = st.empty()
 context: PageContext = load_context()
 render_data_banner(context)
 with st.sidebar:
-    # Plain text: a display name comes from an account or an identity provider's claims.
-    st.text(f"Signed in as {viewer.display_name} · {viewer.role} · {viewer.center_id} · "
+    # Plain text: a display name comes from an account or an identity provider's claims. The
+    # role and center in words, as every page names them ("stac" told a director nothing).
+    center = config.labels["center"].get(viewer.center_id, viewer.center_id)
+    st.text(f"Signed in as {viewer.display_name} · {viewer.role.capitalize()} · {center} · "
             f"up to {viewer.max_tlp}")
     st.button("Sign out", key="sign_out", icon=":material/logout:",
               on_click=sign_out, args=(store, config))

@@ -1,4 +1,4 @@
-"""The `threat-picture` command: demo, ingest, status, analyze, brief, serve, users, purge.
+"""The `threat-picture` command: demo, ingest, status, analyze, brief, export, serve, users, purge.
 
 Every command exits non-zero with one line naming what is wrong; long work shows progress.
 """
@@ -231,10 +231,14 @@ def _ingest(config_dir: Path, store: str | None) -> IngestReport:
         project = load_config(config_dir)
         engine = open_store(project.store_url(store))
         with progress_bar("Ingesting") as update:
-            return run_ingest(project, engine,
-                              progress=lambda step, done, total: update(step, done / total))
+            report = run_ingest(project, engine,
+                                progress=lambda step, done, total: update(step, done / total))
     except (ConfigError, StoreError, IngestError) as error:
         fail(str(error))
+    from dashboard.alerts.evaluate import evaluate_after_ingest
+
+    evaluate_after_ingest(project, engine, report.rows_written)  # never fails the ingest
+    return report
 
 
 def _print_ingest_report(report: IngestReport) -> None:
@@ -418,6 +422,62 @@ def brief(
                   f"{produced.path} with its manifest {produced.manifest_path.name}"
                   + (f"; copied to {out}" if out else "") + ".", highlight=False,
                   soft_wrap=True)
+
+
+export_app = typer.Typer(help="Exchange formats: `export stix` writes a STIX 2.1 bundle.",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("stix")
+@with_filter_options()
+def export_stix(
+    filter_options: dict[str, Any],
+    out: Annotated[Path, typer.Option("--out", help="Write the bundle (JSON) here.")],
+    user: UserOption = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Last day of the period, YYYY-MM-DD (default: today in the "
+        "deployment's time zone).")] = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Write a STIX 2.1 bundle of the products published in the period and the picture's
+    incidents per county and threat category, as --user may receive them (partners: released
+    cells only, no summaries), with TLP 2.0 markings; the export is audited. The filters are
+    the sidebar's, as options."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from dashboard.analytics.filters import to_query_params
+    from dashboard.exchange.stix import stix_export
+    from dashboard.frames import load_picture_frames
+    from dashboard.security.audience import view_data
+
+    project, engine = _open(config, store)
+    filters = filters_from_options(project, filter_options)
+    timezone = project.settings.timezone
+    try:
+        today = date.fromisoformat(as_of) if as_of else datetime.now(ZoneInfo(timezone)).date()
+    except ValueError:
+        fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)")
+    viewer = _viewer(engine, project, user)
+    frames = load_picture_frames(engine, timezone)
+    data = view_data(frames, visibility_class(viewer, frames.red_recipients),
+                     project.settings.security.partner_min_count, today, timezone)
+    export = stix_export(project, data, filters, today, datetime.now(UTC))
+    try:
+        out.write_text(json.dumps(export.bundle, indent=2, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+    except OSError as error:
+        fail(f"--out: cannot write {out}: {error.strerror or error}")
+    audit.record(engine, viewer.username, "download", page="export stix",
+                 rows=export.products + export.cells,
+                 detail={"file": out.name, "format": "stix-2.1", "marking": export.marking,
+                         "filters": to_query_params(filters), "products": export.products,
+                         "cells": export.cells, "data_version": frames.data_version})
+    console.print(f"{export.marking} STIX 2.1 bundle written to {out}: {export.products:,} "
+                  f"products, {export.cells:,} county x category counts "
+                  f"({export.incidents:,} incidents).", highlight=False, soft_wrap=True)
 
 
 # Streamlit's own command line with its legacy "pages/ folder" mode off from the first request:
@@ -760,6 +820,177 @@ def users_reset_password(username: str, password: PasswordOption = None,
 def _operator() -> str:
     """Who runs a command, for the audit trail (the operating-system account)."""
     return f"cli:{getpass.getuser()}"
+
+
+alerts_app = typer.Typer(help="Alert subscriptions: list, add, remove, test.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+RULE_PANEL = "Area and topics"
+
+
+def _rule_values(project: ProjectConfig, name: str, given: list[str] | None) -> list[str]:
+    """Values of a list option, by key or name, as the filter options take them."""
+    field = FILTER_FIELDS_BY_NAME[name]
+    vocabularies, names = project.vocabularies(), filter_value_names(project)
+    return [_option_value(project, field, text, vocabularies, names) for text in given or []]
+
+
+@alerts_app.command("list")
+def alerts_list(
+    user: Annotated[str | None, typer.Option(
+        "--user", help="Only this user's rules (default: everyone's).")] = None,
+    removed: Annotated[bool, typer.Option("--removed", help="Include removed rules.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Alert rules: owner, condition, area, topics and how their alerts are delivered."""
+    from dashboard.alerts.rules import list_rules
+
+    project, engine = _open(config, store)
+    rules = list_rules(engine, user, active_only=not removed)
+    if as_json:
+        typer.echo(json.dumps([{
+            "rule_id": stored.rule_id, "user": stored.username, "active": stored.active,
+            "created_at": stored.created_at.isoformat(), **stored.rule.model_dump(),
+            "evaluated_at": stored.evaluated_at and stored.evaluated_at.isoformat()}
+            for stored in rules], indent=2))
+        return
+    table = Table("id", "user", "name", "rule", "delivered to", "last evaluated")
+    for stored in rules:
+        rule = stored.rule
+        channels = ["inbox", *([rule.email] if rule.email else []),
+                    *(["webhooks"] if rule.webhook else [])]
+        table.add_row(str(stored.rule_id) + ("" if stored.active else " (removed)"),
+                      stored.username, rule.name, rule.summary(project), ", ".join(channels),
+                      f"{stored.evaluated_at:%Y-%m-%d %H:%M} UTC" if stored.evaluated_at
+                      else "not yet")
+    Console().print(table)
+
+
+@alerts_app.command("add")
+def alerts_add(
+    name: Annotated[str, typer.Option("--name", help="The rule's name.")],
+    condition: Annotated[str, typer.Option(
+        "--condition", help="emerging_hotspot, trend_anomaly, coverage_gap, near_duplicate, "
+        "count_above (with --threshold) or new_incident.")],
+    user: Annotated[str | None, typer.Option(
+        "--user", envvar="THREAT_PICTURE_USER", help="Whose rule: its alerts go to this "
+        "account and hold only what it may see (default: $THREAT_PICTURE_USER).")] = None,
+    region: Annotated[list[str] | None, typer.Option(
+        "--region", help="Region id or name (repeatable).", rich_help_panel=RULE_PANEL)] = None,
+    county: Annotated[list[str] | None, typer.Option(
+        "--county", help="County FIPS or name (repeatable).", rich_help_panel=RULE_PANEL)]
+    = None,
+    geofence: Annotated[Path | None, typer.Option(
+        "--geofence", help="GeoJSON file of a Polygon or MultiPolygon (WGS84).",
+        rich_help_panel=RULE_PANEL)] = None,
+    category: Annotated[list[str] | None, typer.Option(
+        "--category", help="Threat category key or name (repeatable).",
+        rich_help_panel=RULE_PANEL)] = None,
+    sar_behavior: Annotated[list[str] | None, typer.Option(
+        "--sar-behavior", help="ISE-SAR behaviour code (repeatable).",
+        rich_help_panel=RULE_PANEL)] = None,
+    target_sector: Annotated[list[str] | None, typer.Option(
+        "--target-sector", help="Target sector code (repeatable).",
+        rich_help_panel=RULE_PANEL)] = None,
+    threshold: Annotated[int | None, typer.Option(
+        "--threshold", help="count_above: fire when the count reaches this.")] = None,
+    window_days: Annotated[int | None, typer.Option(
+        "--window-days", help="Days the condition looks back over (default: the "
+        "condition's own).")] = None,
+    min_severity: Annotated[int | None, typer.Option(
+        "--min-severity", help="Only incidents of at least this severity, 1-5.")] = None,
+    email: Annotated[str | None, typer.Option(
+        "--email", help="Also e-mail its alerts to this address (through the relay of "
+        "settings.toml \\[alerts]).")] = None,
+    webhook: Annotated[bool, typer.Option(
+        "--webhook", help="Also post its alerts to the configured webhooks.")] = False,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Subscribe --user to an alert rule (checked and audited)."""
+    from dashboard.alerts.rules import RuleError, add_rule, rule_from
+
+    project, engine = _open(config, store)
+    viewer = _viewer(engine, project, user)
+    try:
+        text = geofence.read_text(encoding="utf-8") if geofence is not None else None
+    except OSError as error:
+        fail(f"--geofence: cannot read {geofence}: {error.strerror or error}")
+    try:
+        rule = rule_from({
+            "name": name, "condition": condition, "geofence": text,
+            "regions": _rule_values(project, "regions", region),
+            "counties": _rule_values(project, "counties", county),
+            "categories": _rule_values(project, "categories", category),
+            "sar_behaviors": _rule_values(project, "sar_behaviors", sar_behavior),
+            "target_sectors": _rule_values(project, "target_sectors", target_sector),
+            "threshold": threshold, "window_days": window_days, "min_severity": min_severity,
+            "email": email, "webhook": webhook})
+        rule_id = add_rule(engine, project, viewer, viewer.username, rule,
+                           operator=_operator(), page="alerts add")
+    except RuleError as error:
+        fail(str(error))
+    console.print(f"Added alert rule {rule_id} for {viewer.username!r}: "
+                  f"{rule.summary(project)}.", highlight=False, soft_wrap=True)
+
+
+@alerts_app.command("remove")
+def alerts_remove(
+    rule_id: Annotated[int, typer.Argument(help="Rule id (see `alerts list`).")],
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Stop an alert rule (kept as removed, with the alerts it fired; audited)."""
+    from dashboard.alerts.rules import RuleError, remove_rule
+
+    _, engine = _open(config, store)
+    try:
+        stored = remove_rule(engine, rule_id, operator=_operator(), page="alerts remove")
+    except RuleError as error:
+        fail(str(error))
+    console.print(f"Removed alert rule {rule_id} ({stored.rule.name!r} of "
+                  f"{stored.username!r}).", highlight=False)
+
+
+@alerts_app.command("test")
+def alerts_test(
+    rule_id: Annotated[int, typer.Argument(help="Rule id (see `alerts list`).")],
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Evaluate as on this day, YYYY-MM-DD (default: today).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Print what a rule would fire now; nothing is delivered, recorded or changed.
+
+    Every incident of its window counts as new (the evaluation after an ingest looks only at
+    what was written since the rule's last evaluation)."""
+    from datetime import date
+
+    from dashboard.alerts.evaluate import preview_rule
+    from dashboard.alerts.rules import RuleError
+
+    project, engine = _open(config, store)
+    try:
+        today = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)")
+    try:
+        found = preview_rule(project, engine, rule_id, today)
+    except RuleError as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps([{"event_key": firing.candidate.event_key,
+                                "sentence": firing.candidate.sentence,
+                                "view_url": firing.view_url, "marking": firing.marking,
+                                "records": firing.records} for firing in found], indent=2))
+        return
+    if not found:
+        typer.echo(f"Rule {rule_id} would fire nothing now.")
+    for firing in found:
+        typer.echo(f"[{firing.marking}] {firing.candidate.sentence}\n    {firing.view_url}")
 
 
 @app.command()

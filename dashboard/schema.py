@@ -64,6 +64,7 @@ class Table:
     fields: tuple[Field, ...]
     primary_key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()  # column sets no two rows may share
 
     def field(self, name: str) -> Field:
         for field in self.fields:
@@ -333,8 +334,9 @@ AUDIT_LOG = Table(
         Field("username", "text", "Who (the name typed, for a failed sign-in).", True,
               max_length=100),
         Field("action", "text", "sign_in, sign_in_failed, sign_out, session_expired, "
-              "page_view, download, briefing, analyze, purge, revalidate, user_admin.",
-              required=True),
+              "page_view, download, briefing, analyze, purge, revalidate, user_admin, "
+              "alert_rule (a subscription added or removed), alert (alerts delivered, or an "
+              "evaluation that failed).", required=True),
         Field("page", "text", "Page or command."),
         Field("detail", "text", "Filters, file name, purpose (JSON)."),
         Field("rows", "integer", "Rows released (downloads, briefings).", minimum=0),
@@ -362,18 +364,23 @@ PURGE_LOG = Table(
 
 DISSEMINATIONS = Table(
     "disseminations",
-    "Dissemination log (28 CFR 23.20(f)): one row per briefing released, saying who made it, "
-    "for whom, why and when. Append-only like the audit trail.",
+    "Dissemination log (28 CFR 23.20(f)): one row per briefing released and per delivery of "
+    "alerts (in-app inbox, e-mail, webhook), saying who made it, for whom, why and when. "
+    "Append-only like the audit trail.",
     (
         Field("dissemination_id", "integer", "Row id.", required=True, autoincrement=True),
-        Field("at", "datetime", "When the briefing was produced, UTC.", required=True),
-        Field("username", "text", "Who produced it (whose view it holds).", True, max_length=100),
+        Field("at", "datetime", "When the briefing was produced or the alerts delivered, UTC.",
+              required=True),
+        Field("username", "text", "Who produced it, or whom the alerts were for (whose view it "
+              "holds).", True, max_length=100),
         Field("audience", "text", "Audience it was released to (taxonomy key).",
               vocabulary="audiences"),
         Field("purpose", "text", "Why: the need-to-know or right-to-know it answers.",
               required=True, max_length=2000),
-        Field("file_name", "text", "Archived file name.", required=True, max_length=300),
-        Field("format", "text", "pdf or html.", required=True),
+        Field("file_name", "text", "Archived file name; for alerts, where they went (inbox of "
+              "a user, an e-mail address, a webhook URL).", required=True, max_length=300),
+        Field("format", "text", "pdf or html (briefings); inbox, email or webhook (alerts).",
+              required=True),
         Field("marking", "text", "TLP marking it carried.", required=True, vocabulary="tlp"),
         Field("rows", "integer", "Incident and product records its figures draw on.", True,
               minimum=0),
@@ -384,11 +391,86 @@ DISSEMINATIONS = Table(
     indexes=(("at",),),
 )
 
+ALERT_CONDITIONS = ("emerging_hotspot", "trend_anomaly", "coverage_gap", "near_duplicate",
+                    "count_above", "new_incident")
+
+ALERT_RULES = Table(
+    "alert_rules",
+    "Alert subscriptions: a user's area, topics and condition; evaluated after each ingest "
+    "(README: Alerts). A removed rule is kept inactive, with the alerts it fired.",
+    (
+        Field("rule_id", "integer", "Rule id.", required=True, autoincrement=True),
+        Field("username", "text", "Owner, and the recipient of its alerts (user name).", True,
+              max_length=100),
+        Field("name", "text", "The owner's name for the rule.", required=True, max_length=200),
+        Field("regions", "text_list", "Area: regions (with counties and geofence: any of them).",
+              vocabulary="regions"),
+        Field("counties", "text_list", "Area: counties.", pattern=FIPS, vocabulary="counties"),
+        Field("geofence", "text", "Area: a GeoJSON Polygon or MultiPolygon (WGS84 longitude, "
+              "latitude), a Feature or a FeatureCollection of them."),
+        Field("categories", "text_list", "Threat categories (none: every category).",
+              vocabulary="categories"),
+        Field("sar_behaviors", "text_list", "SAR behaviours (none: any).",
+              vocabulary="sar_behaviors"),
+        Field("target_sectors", "text_list", "Target sectors (none: any).",
+              vocabulary="target_sectors"),
+        Field("condition", "text", f"What fires it: {', '.join(ALERT_CONDITIONS)}.", True),
+        Field("threshold", "integer", "count_above: fires when the count reaches this.",
+              minimum=1),
+        Field("window_days", "integer", "Days the condition looks back over, ending today.",
+              minimum=1, maximum=366),
+        Field("min_severity", "integer", "Only incidents of at least this severity (1-5).",
+              minimum=1, maximum=5),
+        Field("email", "text", "Where its alerts are e-mailed (none: not e-mailed).",
+              max_length=320),
+        Field("webhook", "boolean", "Its alerts are also posted to the configured webhooks.",
+              required=True),
+        Field("created_at", "datetime", "When it was added, UTC.", required=True),
+        Field("active", "boolean", "False once removed.", required=True),
+        Field("evaluated_version", "integer", "Data version it was last evaluated at: the "
+              "next evaluation looks at the incidents and products written since.", minimum=0),
+        Field("evaluated_at", "datetime", "When it was last evaluated, UTC."),
+        Field("state", "text", "What held at the last evaluation (JSON list of condition "
+              "keys): an alert fires when a key appears that was not there."),
+    ),
+    primary_key=("rule_id",),
+    indexes=(("username",),),
+)
+
+ALERTS = Table(
+    "alerts",
+    "Alerts fired: one per rule and event (never two for the same event), in the recipient's "
+    "inbox, with how it was delivered.",
+    (
+        Field("alert_id", "integer", "Row id.", required=True, autoincrement=True),
+        Field("rule_id", "integer", "Rule that fired.", required=True),
+        Field("recipient", "text", "User it is for (the rule's owner).", True, max_length=100),
+        Field("fired_at", "datetime", "When it fired, UTC.", required=True),
+        Field("event_key", "text", "The event it reports (unique per rule).", True,
+              max_length=500),
+        Field("sentence", "text", "Why it fired, in one sentence with the numbers.", True,
+              max_length=2000),
+        Field("view_url", "text", "Link to the view that shows it (filters in the URL).", True,
+              max_length=4000),
+        Field("marking", "text", "Most restrictive TLP marking of the records it draws on.",
+              True, vocabulary="tlp"),
+        Field("records", "integer", "Incident and product records it draws on.", True,
+              minimum=0),
+        Field("read_at", "datetime", "When the recipient marked it read, UTC."),
+        Field("delivered_email_at", "datetime", "When it was e-mailed, UTC."),
+        Field("delivered_webhook_at", "datetime", "When it was posted to the webhooks, UTC."),
+    ),
+    primary_key=("alert_id",),
+    indexes=(("recipient",),),
+    unique=(("rule_id", "event_key"),),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
         CENTERS, CENTER_AOR, REGIONS, INCIDENTS, PRODUCTS, PRODUCT_COVERAGE, INCIDENT_LINKS,
-        QUARANTINE, INGEST_RUNS, USERS, AUDIT_LOG, PURGE_LOG, DISSEMINATIONS,
+        QUARANTINE, INGEST_RUNS, USERS, AUDIT_LOG, PURGE_LOG, DISSEMINATIONS, ALERT_RULES,
+        ALERTS,
     )
 }
 FEED_TABLES = ("incidents", "products")
@@ -489,6 +571,9 @@ def sql_metadata() -> sa.MetaData:
         ]
         indexes = [
             sa.Index(f"ix_{table.name}_{'_'.join(cols)}", *cols) for cols in table.indexes
+        ] + [
+            sa.Index(f"uq_{table.name}_{'_'.join(cols)}", *cols, unique=True)
+            for cols in table.unique
         ]
         sa.Table(table.name, metadata, *columns, *indexes)
     return metadata
@@ -522,6 +607,8 @@ def schema_markdown() -> str:
             if not field.column:
                 rules.append("stored in product_coverage")
             lines.append(f"| `{field.name}` | {field.type} | {', '.join(rules)} | {field.help} |")
+        for columns in table.unique:
+            lines += ["", f"Unique together: {', '.join(f'`{c}`' for c in columns)}."]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -9,6 +9,7 @@ is raised as one :class:`ConfigError` line naming the file and key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from functools import cached_property
@@ -157,6 +158,48 @@ class BriefingSettings(Strict):
                           "(hot spots, gaps, clusters, anomalies, products).")
 
 
+class AlertSettings(Strict):
+    """Delivery of alerts (README: Alerts). Off until a relay or a webhook is configured: alerts
+    then reach the in-app inbox only. Secrets are read from the environment, never config."""
+
+    app_url: str = Field(
+        "http://127.0.0.1:8501", pattern=r"^https?://[^\s?#]+$", description="The app's "
+        "address as recipients reach it: each alert links to its view under it.")
+    smtp_host: str | None = Field(
+        None, description="SMTP relay that sends alert e-mails (None: no e-mail).")
+    smtp_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP relay.")
+    smtp_from: str = Field(
+        "threat-picture@localhost", pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+        description="Sender address of alert e-mails.")
+    smtp_starttls: bool = Field(
+        False, description="Upgrade the relay connection with STARTTLS before sending.")
+    smtp_username: str | None = Field(
+        None, description="User name to log in to the relay with (None: no login).")
+    smtp_password_env: str = Field(
+        "THREAT_PICTURE_SMTP_PASSWORD", description="Environment variable holding the relay "
+        "password (with smtp_username).")
+    webhook_urls: tuple[str, ...] = Field(
+        (), description="Receivers of alerts as a JSON POST each (http or https URLs), for "
+        "rules that ask for it.")
+    webhook_secret_env: str = Field(
+        "THREAT_PICTURE_WEBHOOK_SECRET", description="Environment variable holding the secret "
+        "shared with the webhook receivers: each POST carries the HMAC-SHA256 of its body in "
+        "the X-Threat-Picture-Signature header (sha256=<hex>).")
+    webhook_max_marking: Tlp = Field(
+        "TLP:AMBER", description="Alerts marked above this are not posted to webhooks (their "
+        "receivers are systems, not named people); inbox and e-mail still carry them.")
+    timeout_seconds: float = Field(
+        10, gt=0, description="Longest wait for the relay or a webhook receiver.")
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _http_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not re.fullmatch(r"https?://[^\s]+", url):
+                raise ValueError(f"webhook URL {url!r}: not an http(s) URL")
+        return value
+
+
 Role = Literal["admin", "leadership", "analyst", "partner"]
 DEFAULT_ROLE_CEILINGS: dict[Role, Tlp] = {"admin": "TLP:RED", "leadership": "TLP:RED",
                                           "analyst": "TLP:RED", "partner": "TLP:GREEN"}
@@ -245,6 +288,8 @@ class Settings(Strict):
         default_factory=AnomalySettings, description="How the Trends page flags anomalies.")
     briefing: BriefingSettings = Field(
         default_factory=BriefingSettings, description="Marked briefing snapshots (PDF, HTML).")
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings, description="Alert delivery: SMTP relay, webhooks.")
 
     @field_validator("timezone")
     @classmethod
@@ -290,7 +335,8 @@ class Source(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$", description="Source name, unique per "
                       "center.")
     table: Literal["incidents", "products"] = Field(description="Canonical table it feeds.")
-    kind: str = Field(description="Connector kind: csv, ndjson, json, parquet, excel, sql.")
+    kind: str = Field(description="Connector kind: csv, ndjson, json, parquet, excel, sql, "
+                      "stix.")
     location: str = Field(description="File path (relative to the config folder) or, for sql, "
                           "a SQLAlchemy URL.")
     columns: dict[str, str] = Field(
@@ -307,7 +353,7 @@ class Source(Strict):
                                     "(default: the center's).")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Connector options (csv: delimiter, encoding; excel: "
-        "sheet; sql: table or query).")
+        "sheet; sql: table or query; stix: objects).")
     schedule: str | None = Field(
         None, description="When `threat-picture watch` ingests it: 'every 5m' (s, m, h or d) "
         "or a 5-field cron expression ('*/15 * * * *', in the center's time zone); file "
@@ -583,6 +629,7 @@ CONFIG_REFERENCE_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("settings.toml [security]", SecuritySettings),
     ("settings.toml [security.oidc]", OidcSettings),
     ("settings.toml [briefing]", BriefingSettings),
+    ("settings.toml [alerts]", AlertSettings),
     ("taxonomy.toml", Taxonomy),
     ("taxonomy.toml [categories.KEY]", Category),
     ("regions.toml [[regions]]", Region),

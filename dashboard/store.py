@@ -21,14 +21,15 @@ from dashboard.schema import METADATA
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-# What users write while they work: accounts (sign-ins), the audit trail (every page view) and
-# the dissemination log (briefings). On an embedded SQLite store these live in a second file
-# beside the picture's (``store.sqlite`` -> ``store-operations.sqlite``): SQLite has one write
+# What users write while they work: accounts (sign-ins), the audit trail (every page view), the
+# dissemination log (briefings, alert deliveries) and alert subscriptions with their inbox. On
+# an embedded SQLite store these live in a second file beside the picture's
+# (``store.sqlite`` -> ``store-operations.sqlite``): SQLite has one write
 # lock per file, and an ingest holds the picture file's for seconds while it commits a large
 # source, so a page view or sign-in writing to the same file would wait behind it. Both files
 # carry the same schema (the same migrations); each table is used in one of them. On
 # PostgreSQL, with row locks, everything stays in one database.
-OPERATIONS_TABLES = frozenset({"users", "audit_log", "disseminations"})
+OPERATIONS_TABLES = frozenset({"users", "audit_log", "disseminations", "alert_rules", "alerts"})
 OPERATIONS_SUFFIX = "-operations"
 _operations_engines: dict[str, sa.Engine] = {}
 _operations_lock = threading.Lock()
@@ -132,10 +133,10 @@ def operations_url(url: str | sa.URL) -> sa.URL | None:
 
 
 def operations_engine(engine: sa.Engine) -> sa.Engine:
-    """Where ``users``, ``audit_log`` and ``disseminations`` are read and written for the store
-    behind ``engine``: its operations file on embedded SQLite (migrated, and on first use filled
-    with the accounts and trail an older single-file store kept), else ``engine`` itself. One
-    engine per file and process."""
+    """Where the OPERATIONS_TABLES (accounts, audit trail, dissemination log, alert rules and
+    alerts) are read and written for the store behind ``engine``: its operations file on
+    embedded SQLite (migrated, and on first use filled with the accounts and trail an older
+    single-file store kept), else ``engine`` itself. One engine per file and process."""
     url = operations_url(engine.url)
     if url is None:
         return engine

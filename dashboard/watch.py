@@ -12,7 +12,8 @@ for file sources, whenever its file changes.
 - :func:`serve_forever` wires them to an APScheduler ``BackgroundScheduler`` and a watchdog
   ``Observer`` and returns on SIGTERM/SIGINT (or when the process that started it is gone).
 
-Each ingest is one source (``run_ingest(..., sources=[key])``). One watch process runs one
+Each ingest is one source (``run_ingest(..., sources=[key])``), followed by an evaluation of the
+alert rules when it wrote rows (``dashboard.alerts``). One watch process runs one
 ingest at a time, and an exclusive file lock beside the store (or in the temp folder for a
 server store) keeps two watch processes from ingesting at once.
 """
@@ -47,7 +48,7 @@ from dashboard.settings import ProjectConfig
 log = logging.getLogger("threat_picture.watch")
 
 SourceKey = tuple[str, str]  # (center id, source name)
-FILE_KINDS = frozenset({"csv", "ndjson", "json", "parquet", "excel"})
+FILE_KINDS = frozenset({"csv", "ndjson", "json", "parquet", "excel", "stix"})
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 EVERY = re.compile(r"every\s+(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
 FIRST_BACKOFF_MAX_SECONDS = 60.0
@@ -344,8 +345,10 @@ def file_lock(path: Path, stop: threading.Event | None = None) -> Iterator[None]
 
 def store_ingest(config: ProjectConfig, engine: sa.Engine, store_url: str,
                  stop: threading.Event | None = None) -> Callable[[SourceKey], object]:
-    """``ingest(key)``: ingest one source through the pipeline, under the store's file lock;
+    """``ingest(key)``: ingest one source through the pipeline, under the store's file lock,
+    then evaluate the alert rules if it wrote rows (an alert failure is logged, never raised);
     raises when the source failed."""
+    from dashboard.alerts.evaluate import evaluate_after_ingest
     from dashboard.ingest.pipeline import run_ingest
 
     lock = lock_path(store_url)
@@ -353,6 +356,7 @@ def store_ingest(config: ProjectConfig, engine: sa.Engine, store_url: str,
     def ingest(key: SourceKey) -> object:
         with file_lock(lock, stop):
             report = run_ingest(config, engine, sources=[key])
+            evaluate_after_ingest(config, engine, report.rows_written)  # never raises
         for source in report.sources:
             if (source.center_id, source.source_name) == key and source.status == "failed":
                 raise SourceFailed(getattr(source, "error", None) or "ingest failed")

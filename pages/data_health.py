@@ -14,6 +14,8 @@ page = data_health_page(context.visibility, health_frames(context.store_url,
                                                           context.data_version),
                         datetime.now(UTC), context.config)
 COUNT = st.column_config.NumberColumn(format="localized")
+# Wide tables scroll sideways at 1440 px; the center (and the record) stay in view (issue 14).
+PINNED = st.column_config.Column(pinned=True)
 
 st.title("Data health")
 st.caption("Rows per center, the freshness of every feed, and every row the ingest rejected or "
@@ -36,19 +38,34 @@ st.caption("Each measure on its own scale: incidents run to thousands, products 
 st.plotly_chart(page.per_center_chart, width="stretch", key="per_center_chart",
                 config={"displaylogo": False})
 st.dataframe(page.per_center_table, hide_index=True, width="stretch", key="per_center",
-             column_config={header: COUNT for header in page.per_center_table.columns[2:]})
+             column_config={"Center": PINNED} | {
+                 header: COUNT for header in page.per_center_table.columns[2:]})
 
 if not page.failed.is_empty():
     st.subheader("Failed feeds")
     st.error(f"{page.failed.height} feed(s) could not be loaded at their latest ingest; their "
              "data is as it was before. Every other feed loaded.")
     st.dataframe(page.failed, hide_index=True, width="stretch", key="failed_feeds",
-                 column_config={"Error": st.column_config.TextColumn(width="large")})
+                 column_config={"Center": PINNED,
+                                "Error": st.column_config.TextColumn(width="large")})
 
 st.subheader("Feeds")
 st.dataframe(page.freshness, hide_index=True, width="stretch", key="freshness",
-             column_config={"Age (h)": st.column_config.NumberColumn(format="%.1f"),
+             column_config={"Center": PINNED,
+                            "Age (h)": st.column_config.NumberColumn(format="%.1f"),
                             "Rows read": COUNT, "Rejected": COUNT})
+
+if not page.conformance.is_empty():
+    st.subheader("Exchange standards")
+    st.caption("Feeds that speak a published standard: how many of their records conformed to "
+               "it (the rest are in the quarantine below, each with the path of the failing "
+               "element), and the failures seen most.")
+    st.dataframe(page.conformance, hide_index=True, width="stretch", key="conformance",
+                 column_config={"Center": PINNED, "Records": COUNT, "Conformant": COUNT,
+                                "Share conformant": st.column_config.NumberColumn(
+                                    format="percent"),
+                                "Most common failures": st.column_config.TextColumn(
+                                    width="large")})
 
 st.subheader("Quarantine")
 if page.quarantine_summary is None:
@@ -56,7 +73,8 @@ if page.quarantine_summary is None:
 else:
     st.dataframe(page.quarantine_summary, hide_index=True, width="stretch",
                  key="quarantine_summary",
-                 column_config={"Rows": COUNT, "First row/line": st.column_config.NumberColumn(
+                 column_config={"Center": PINNED, "Rows": COUNT,
+                                "First row/line": st.column_config.NumberColumn(
                      format="%d"), "Example reason": st.column_config.TextColumn(width="large")})
     controls = st.columns([2, 2, 3])
     centers = controls[0].multiselect("Center", list(page.quarantine_centers),
@@ -69,7 +87,9 @@ else:
     st.caption(f"{rows.height:,} of {page.quarantine.height:,} quarantined rows. Values are "
                "shown as text exactly as the feed sent them (— : the field was empty).")
     st.dataframe(rows, hide_index=True, width="stretch", key="quarantine_rows",
-                 column_config={"Row/line": st.column_config.NumberColumn(format="%d"),
+                 column_config={"Center": PINNED,
+                                "Row/line": st.column_config.NumberColumn(format="%d",
+                                                                          pinned=True),
                                 "Reason": st.column_config.TextColumn(width="large")})
 
 st.subheader("Flagged locations")
@@ -79,11 +99,13 @@ if page.flagged.is_empty():
     st.success("No incident you may see has a flagged location.")
 else:
     st.dataframe(page.flagged, hide_index=True, width="stretch", key="flagged",
-                 column_config={"Latitude": st.column_config.NumberColumn(format="%.5f"),
+                 column_config={"Center": PINNED, "Incident": PINNED,
+                                "Latitude": st.column_config.NumberColumn(format="%.5f"),
                                 "Longitude": st.column_config.NumberColumn(format="%.5f")})
 
 st.subheader("Cross-center duplicate links")
 st.caption("The same event reported by two centers, linked to the first report.")
 st.dataframe(page.links, hide_index=True, width="stretch", key="links",
-             column_config={"Apart (km)": st.column_config.NumberColumn(format="%.2f"),
+             column_config={"Center": PINNED, "Incident": PINNED,
+                            "Apart (km)": st.column_config.NumberColumn(format="%.2f"),
                             "Apart (minutes)": st.column_config.NumberColumn(format="%.0f")})

@@ -107,7 +107,8 @@ def test_claims_map_to_role_and_center(deployment: tuple[Path, str],
                                        moment: list[datetime]) -> None:
     at = signed_in_app(deployment, monkeypatch,
                        claims("pat.oidc", ["staff", "tp-partners"], center="prov"))
-    assert caption(at) == "Signed in as Pat.Oidc · partner · prov · up to TLP:GREEN"
+    assert caption(at) == ("Signed in as Pat.Oidc · Partner · Providence Regional "
+                           "Intelligence Center · up to TLP:GREEN")
     # A rerun in the same session is no new sign-in.
     at.run()
     assert actions(deployment[1], "pat.oidc") == [
@@ -120,7 +121,7 @@ def test_idle_session_signs_out_and_clears_the_identity_cookie(
     at = signed_in_app(deployment, monkeypatch, claims("ida.idle", ["tp-analysts"]))
     moment[0] = NOW + timedelta(minutes=29)
     at.run()
-    assert caption(at).startswith("Signed in as Ida.Idle · analyst")
+    assert caption(at).startswith("Signed in as Ida.Idle · Analyst")
     moment[0] += timedelta(minutes=31)
     at.run()
     assert not at.exception, at.exception

@@ -169,7 +169,8 @@ def test_analyst_claims_sign_in_and_out(deployment: Deployment) -> None:
         sign_in_through_provider(page, deployment, "sub-ana-7")
         caption = page.get_by_text("Signed in as")
         caption.wait_for(timeout=60_000)
-        assert caption.inner_text() == "Signed in as Ana Lyst · analyst · rifc · up to TLP:AMBER"
+        assert caption.inner_text() == ("Signed in as Ana Lyst · Analyst · Rhode Island "
+                                        "Fusion Center · up to TLP:AMBER")
         assert "Data health" in sidebar_pages(page)
         assert "Overview" in sidebar_pages(page)
         # Back from the provider on the home page; a deep link now opens without it. Winter
@@ -210,7 +211,8 @@ def test_partner_claims_get_the_partner_view(deployment: Deployment) -> None:
         sign_in_through_provider(page, deployment, "sub-pat-3")
         caption = page.get_by_text("Signed in as")
         caption.wait_for(timeout=60_000)
-        assert caption.inner_text() == "Signed in as Pat Ner · partner · prov · up to TLP:GREEN"
+        assert caption.inner_text() == ("Signed in as Pat Ner · Partner · Providence "
+                                        "Regional Intelligence Center · up to TLP:GREEN")
         pages = sidebar_pages(page)
         assert "Overview" in pages
         assert "Data health" not in pages

@@ -163,3 +163,25 @@ def test_administration_page_tables_read_as_words(ingested_ri: tuple[Path, str],
     for name, table in tables.items():
         assert_reads_as_words(table, name)
     assert date.fromisoformat(tables["Entry"]["When (UTC)"].iloc[0][:10]) <= date.today()
+
+
+def test_audit_details_read_as_words_with_centers_by_name(
+        ingested_ri: tuple[Path, str]) -> None:
+    # The Detail column showed raw JSON: {"center_id": "rifc", "client": null, "role": ...}.
+    store = open_store(ingested_ri[1])
+    audit.record(store, "scribe", "sign_in", page="local",
+                 detail={"role": "analyst", "center_id": "rifc", "client": None})
+    audit.record(store, "scribe", "analyze", page="analyze",
+                 detail={"filters": {"period": "90d", "counties": ["44007", "44001"]},
+                         "data_version": 7})
+    today = datetime.now(UTC).date()
+    view = audit_view(store, today, today, ["sign_in", "analyze"], "scribe", NAMES)
+    assert view.rows["Detail"].to_list() == [
+        "Data version: 7 · Filters: counties=44007, 44001; period=90d",
+        "Center: Rhode Island Fusion Center · Role: Analyst"]
+    assert_reads_as_words(view.rows.to_pandas(), "audit details")
+    for detail in view.rows["Detail"]:
+        assert not re.search(r"[{}]|null|center_id", detail), detail
+    # The export says what the table says.
+    exported = pl.read_csv(io.BytesIO(view.csv))
+    assert exported["Detail"].to_list() == view.rows["Detail"].to_list()

@@ -76,7 +76,7 @@ def test_sign_in_and_page_views_are_audited(ingested_ri: tuple[Path, str],
         ("analyst", "sign_in", "local")]
     assert '"start": "2025-01-01"' in rows["detail"][0]
     # As plain text: a display name is never rendered as Markdown.
-    assert any(t.value.startswith("Signed in as Demo analyst · analyst")
+    assert any(t.value.startswith("Signed in as Demo analyst · Analyst")
                for t in at.sidebar.text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +77,57 @@ def failed_sources(frames: HealthFrames) -> pl.DataFrame:
         "center_id", "source_name", "table_name", pl.col("finished_at").alias("failed_at"),
         "error",
     ).cast(schema).sort("center_id", "source_name")
+
+
+# A record a connector could not read is quarantined with this field (validate.py).
+UNREADABLE_FIELD = "(row)"
+UNREADABLE_PREFIX = "unreadable row: "
+
+
+def standard_conformance(frames: HealthFrames, top: int = 3) -> pl.DataFrame:
+    """Per source whose connector speaks an exchange standard (its ``standard``): which one,
+    the records its last load read, how many conformed (an object the standard's validator
+    rejects is quarantined as an unreadable row) and their share, and its ``top`` most common
+    failures, each failing element with record numbers and values left out, e.g.
+    ``$.objects[*].first_seen: '…' does not match the timestamp format (2)``."""
+    from data_sources import CONNECTORS
+
+    standards = {kind: str(standard) for kind, connector in CONNECTORS.items()
+                 if (standard := getattr(connector, "standard", None))}
+    keys = ["center_id", "source_name"]
+    schema = pl.Schema({"center_id": pl.String(), "source_name": pl.String(),
+                        "standard": pl.String(), "records": pl.Int64(),
+                        "conformant": pl.Int64(), "conformant_share": pl.Float64(),
+                        "common_failures": pl.String()})
+    runs = frames.runs
+    if runs.is_empty():
+        return pl.DataFrame(schema=schema)
+    loads = runs.filter((pl.col("status") == "loaded")
+                        & pl.col("connector_kind").is_in(list(standards))).sort("run_id") \
+        .group_by(keys).agg(pl.col("connector_kind").last(), pl.col("rows_read").last())
+    unreadable = frames.quarantine.filter(pl.col("field") == UNREADABLE_FIELD)
+    problems = unreadable.select(
+        *keys, pl.col("reason").str.strip_prefix(UNREADABLE_PREFIX).str.split("; ")
+        .alias("problem")).explode("problem").with_columns(
+        pl.col("problem").map_elements(_failure_kind, return_dtype=pl.String))
+    common = problems.group_by(*keys, "problem").agg(pl.len().alias("times")).sort(
+        "times", "problem", descending=[True, False]).group_by(keys, maintain_order=True).agg(
+        pl.format("{} ({})", "problem", "times").head(top).str.join("\n")
+        .alias("common_failures"))
+    failed = unreadable.group_by(keys).agg(pl.len().cast(pl.Int64).alias("failed"))
+    return loads.join(failed, on=keys, how="left").join(common, on=keys, how="left").select(
+        *keys, pl.col("connector_kind").replace_strict(standards).alias("standard"),
+        pl.col("rows_read").alias("records"),
+        (pl.col("rows_read") - pl.col("failed").fill_null(0)).alias("conformant"),
+        ((pl.col("rows_read") - pl.col("failed").fill_null(0))
+         / pl.when(pl.col("rows_read") > 0).then(pl.col("rows_read"))).alias(
+            "conformant_share"),
+        "common_failures").cast(schema).sort(keys)
+
+
+def _failure_kind(problem: str) -> str:
+    """One failure with what varies from record to record left out."""
+    return re.sub(r"'[^']*'", "'…'", re.sub(r"\$\.objects\[\d+\]", "$.objects[*]", problem))
 
 
 def last_load_per_center(frames: HealthFrames) -> pl.DataFrame:

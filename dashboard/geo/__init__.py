@@ -16,6 +16,11 @@ def _all_counties() -> gpd.GeoDataFrame:
     return gpd.read_parquet(COUNTIES_PATH)
 
 
+def all_counties() -> gpd.GeoDataFrame:
+    """Every county of the shipped boundaries, all states (read once)."""
+    return _all_counties()
+
+
 def known_state_postals() -> list[str]:
     return sorted(_all_counties()["state_postal"].unique().tolist())
 

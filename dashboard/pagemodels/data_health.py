@@ -17,6 +17,7 @@ from dashboard.analytics.health import (
     quarantine_by_field,
     rows_per_center,
     source_freshness,
+    standard_conformance,
 )
 from dashboard.frames import HealthFrames
 from dashboard.security.policy import VisibilityClass, health_view
@@ -29,12 +30,17 @@ COUNTY_SOURCES = {"feed": "Feed", "coordinates": "Coordinates"}
 PER_CENTER_HEADERS = {
     "name": "Center", "kind": "Kind", "incidents": "Incidents", "products": "Products",
     "quarantined": "Quarantined", "flagged_locations": "Flagged", "duplicate_reports": "Duplicates"}
+# How fresh and how complete first, then when it was looked at and where it lives: at 1440 px
+# the table scrolls, and what was read had been behind the scroll (issue 14).
 FRESHNESS_HEADERS = {
     "center_id": "Center", "source_name": "Source", "table_name": "Table",
-    "connector_kind": "Format", "last_checked_at": "Last checked (UTC)",
-    "last_loaded_at": "Last changed (UTC)", "hours_since_load": "Age (h)",
-    "rows_read": "Rows read", "rows_rejected": "Rejected", "last_read": "Read",
-    "location": "Location"}
+    "connector_kind": "Format", "hours_since_load": "Age (h)", "rows_read": "Rows read",
+    "rows_rejected": "Rejected", "last_read": "Read", "last_loaded_at": "Last changed (UTC)",
+    "last_checked_at": "Last checked (UTC)", "location": "Location"}
+CONFORMANCE_HEADERS = {
+    "center_id": "Center", "source_name": "Source", "standard": "Standard",
+    "records": "Records", "conformant": "Conformant", "conformant_share": "Share conformant",
+    "common_failures": "Most common failures"}
 FAILED_HEADERS = {"center_id": "Center", "source_name": "Source", "table_name": "Table",
                   "failed_at": "Failed (UTC)", "error": "Error"}
 QUARANTINE_SUMMARY_HEADERS = {
@@ -81,6 +87,9 @@ class DataHealthPage:
     links: pl.DataFrame
     failed: pl.DataFrame  # sources whose latest run failed, with the error
     center_names: dict[str, str]
+    # Sources that speak an exchange standard (STIX 2.1): share of records that conformed, and
+    # the most common failures.
+    conformance: pl.DataFrame
 
     def quarantine_rows(self, centers: Sequence[str], fields: Sequence[str],
                         search: str) -> pl.DataFrame:
@@ -125,7 +134,8 @@ def data_health_page(visibility: VisibilityClass, health: HealthFrames, now: dat
         flagged=shown(frames.flagged.sort("occurred_at", descending=True), FLAGGED_HEADERS),
         links=shown(frames.links.sort("occurred_at", descending=True), LINK_HEADERS),
         failed=shown(failed_sources(frames), FAILED_HEADERS),
-        center_names=names)
+        center_names=names,
+        conformance=shown(standard_conformance(frames), CONFORMANCE_HEADERS))
 
 
 def _named(frame: pl.DataFrame, names: Mapping[str, str], *columns: str,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from dashboard.schema import ROLES, TLP_MARKINGS
+from dashboard.schema import ALERT_CONDITIONS, ROLES, TLP_MARKINGS
 
 if TYPE_CHECKING:
     from dashboard.frames import HealthFrames, PictureFrames
@@ -43,13 +43,18 @@ TLP_WORDING = {
 # Page url paths each role may open. A page missing here is not even offered in the navigation.
 PAGES_BY_ROLE: dict[str, frozenset[str]] = {
     "admin": frozenset({"overview", "map", "trends", "centers", "coverage", "data_health",
-                        "briefing", "admin"}),
-    "leadership": frozenset({"overview", "map", "trends", "centers", "coverage", "briefing"}),
+                        "briefing", "alerts", "admin"}),
+    "leadership": frozenset({"overview", "map", "trends", "centers", "coverage", "briefing",
+                             "alerts"}),
     "analyst": frozenset({"overview", "map", "trends", "centers", "coverage", "data_health",
-                          "briefing"}),
-    "partner": frozenset({"overview", "map", "trends"}),
+                          "briefing", "alerts"}),
+    "partner": frozenset({"overview", "map", "trends", "alerts"}),
 }
 assert set(PAGES_BY_ROLE) == set(ROLES)
+# Alert conditions a partner may subscribe to: those computed from released counts. The others
+# report records (a new incident, a coverage gap, near-duplicate products).
+PARTNER_ALERT_CONDITIONS = frozenset({"emerging_hotspot", "trend_anomaly", "count_above"})
+assert set(ALERT_CONDITIONS) >= PARTNER_ALERT_CONDITIONS
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,14 @@ def may_produce_briefing(viewer: Audience) -> bool:
     """Briefings and `analyze` reports hold figures from records, not released cells: partners
     receive briefings others produce, they do not produce them."""
     return not viewer.aggregates_only
+
+
+def may_subscribe(viewer: Audience, condition: str) -> bool:
+    """Whether ``viewer`` may subscribe to alerts of ``condition``: partners only to those
+    computed from their release (their alerts then carry released counts only)."""
+    if condition not in ALERT_CONDITIONS:
+        return False
+    return not viewer.aggregates_only or condition in PARTNER_ALERT_CONDITIONS
 
 
 def may_receive_briefing(viewer: Viewer, marking: str, author: str, author_center: str) -> bool:

@@ -1,0 +1,1 @@
+"""Exchange with other systems in their standards (issue 16): STIX 2.1 export."""
