@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.pagemodels.alerts import unread_alerts
 from dashboard.security.policy import Viewer, may_open_page
 from dashboard.views.formatting import markdown_text
 from page_glue import (
@@ -82,6 +83,10 @@ with st.sidebar:
     center = config.labels["center"].get(viewer.center_id, viewer.center_id)
     st.text(f"Signed in as {viewer.display_name} · {viewer.role.capitalize()} · {center} · "
             f"up to {viewer.max_tlp}")
+    unread = unread_alerts(store, viewer)
+    if unread:
+        st.page_link("pages/alerts.py", label=f"{unread} unread alert{'s' * (unread > 1)}",
+                     icon=":material/notifications_active:")
     st.button("Sign out", key="sign_out", icon=":material/logout:",
               on_click=sign_out, args=(store, config))
 filters = render_filter_sidebar(config, context.today, viewer.aggregates_only,

@@ -401,11 +401,14 @@ def test_the_alerts_page_adds_a_geofence_rule_and_shows_the_inbox(
     evaluate_alerts(deployment.config, deployment.engine)
     at_page.run()
     assert at_page.tabs[0].label == "Inbox (1 unread)"
+    # The sidebar says so on every page, as a link to the inbox.
+    assert [link.label for link in at_page.sidebar.get("page_link")] == ["1 unread alert"]
     shown = next(frame.value for frame in at_page.dataframe if "Why" in frame.value.columns)
     assert shown["Rule"].tolist() == ["Providence square"]
     assert urlsplit(shown["View"][0]).path == "/map"  # a link inside the app
     next(button for button in at_page.button if button.label == "Mark all read").click().run()
     assert at_page.tabs[0].label == "Inbox (0 unread)"
+    assert not at_page.sidebar.get("page_link")
     # A partner is offered only the conditions of released counts.
     partner = open_app((ri_dir / "config", deployment.store_url), monkeypatch,
                        page="pages/alerts.py", role="partner")
