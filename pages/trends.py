@@ -18,12 +18,12 @@ from dashboard.pagemodels.trends import (
     splits_for,
     trends_page,
 )
+from dashboard.views.formatting import markdown_text
 from dashboard.views.picture import kpi_delta
 from dashboard.views.trends import (
     MISSING,
     cell_selection_changes,
     compstat_column_names,
-    compstat_columns,
     rule_text,
     series_selection_changes,
 )
@@ -60,7 +60,10 @@ config = context.config
 filters = current_filters()
 data = context_data(context)
 
-st.title("Trends")
+# The title and filters line come from the model, which reads the controls: placeholders keep
+# them above the controls.
+heading = st.empty()
+filters_line = st.empty()
 controls = st.columns([3, 3, 4])
 split = controls[0].segmented_control(
     "Split by", splits_for(data), format_func=SPLITS.__getitem__, default="category",
@@ -73,20 +76,21 @@ page = page_model(context, trends_page, filters, split=split, granularity=wanted
                   compstat_by=by)
 period = page.period
 view = page.series
+heading.title(f"Trends · {markdown_text(page.scope.heading)}")
+if page.scope.filters_line:
+    filters_line.markdown(markdown_text(page.scope.filters_line))
 
 counted = ("duplicates counted once" if data.selection(filters).duplicates_once
            else "every report counted")
-st.caption(f"{period.label()} ({period.days} days) · {counted} · click points, or draw a box "
+st.caption(f"{page.counted} · {counted} · click points, or draw a box "
            "with the chart's box-select tool, to narrow every page to them")
 if page.note:
     st.info(page.note, icon=":material/shield:")
 if view.granularity != wanted:
     st.info(f"Shown per {view.granularity}: per {wanted} this period would draw more than "
             "100,000 points.", icon=":material/info:")
-st.caption(("Weeks end on the last day shown, so the latest week is always whole. "
-            if view.granularity == "week" else "")
-           + "A hollow point is a bucket partly outside the period: its count and baseline "
-           "cover only its days inside.")
+if page.buckets_note:
+    st.caption(page.buckets_note)
 selected = st.plotly_chart(page.series_chart, width="stretch", key="trend_series",
                            config=PLOTLY_CONFIG, on_select="rerun",
                            selection_mode=("points", "box"))
@@ -98,20 +102,17 @@ if page.anomalies.is_empty():
     st.info(f"No {SPLITS[view.split].lower()} series, and no category within a region, rose "
             "significantly above its baseline in this period.", icon=":material/check_circle:")
 else:
+    # No set width on "Series": the column fits its longest name ('Category · Region').
     st.dataframe(
-        page.anomalies.select("level", "series", "start", "end", "incidents", "expected",
-                              "ratio", "p_value", "adjusted_p"),
-        hide_index=True, width="stretch", key="anomaly_table",
+        page.anomaly_rows, hide_index=True, width="stretch", key="anomaly_table",
         column_config={
-            # No set width: the column fits its longest name ('Category · Region').
-            "level": "Series of", "series": st.column_config.TextColumn("Series"),
-            "start": st.column_config.DateColumn("From"),
-            "end": st.column_config.DateColumn("To"),
-            "incidents": st.column_config.NumberColumn("Observed", format="localized"),
-            "expected": st.column_config.NumberColumn("Expected", format="%.1f"),
-            "ratio": st.column_config.NumberColumn("× baseline", format="%.1f"),
-            "p_value": st.column_config.NumberColumn("p", format="%.2e"),
-            "adjusted_p": st.column_config.NumberColumn("Adjusted p", format="%.2e"),
+            "Observed": st.column_config.NumberColumn(format="localized"),
+            "Expected": st.column_config.NumberColumn(format="%.1f"),
+            "× baseline": st.column_config.NumberColumn(format="%.1f"),
+            "p": st.column_config.TextColumn(help="Chance of at least the observed count "
+                                             "under the baseline"),
+            "Adjusted p": st.column_config.TextColumn(help="p adjusted for the many series "
+                                                      "and buckets tested together"),
         },
     )
 with st.expander("How anomalies are found", icon=":material/function:"):
@@ -140,12 +141,14 @@ if rates:
 column_config: dict[str, Any] = {
     # The name stays in view while the windows scroll.
     "name": st.column_config.TextColumn(COMPSTAT_BY[by], pinned=True)}
-for column, header in compstat_column_names().items():
+long_names = compstat_column_names()
+for column, header in page.compstat_headers(rates).items():
     fmt = ("%+.1f%%" if column.endswith("_pct") else "%+d" if column.endswith("_change")
            else "%.1f" if column.endswith("_per_100k") else "localized")
-    column_config[column] = st.column_config.NumberColumn(header, format=fmt)
+    column_config[column] = st.column_config.NumberColumn(header, format=fmt,
+                                                          help=long_names[column])
 st.dataframe(page.compstat, hide_index=True, width="stretch", key="compstat_table",
-             column_order=compstat_columns(by, rates), column_config=column_config,
+             column_order=["name", *page.compstat_headers(rates)], column_config=column_config,
              placeholder=MISSING)
 audited_download(context, "Download CompStat (CSV)", page.compstat_csv, page.compstat_csv_name,
                  rows=page.compstat.height, key="compstat_csv")

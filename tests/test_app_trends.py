@@ -41,7 +41,8 @@ def series_chart(at: AppTest) -> dict[str, list[object]]:
 def test_split_and_granularity_switch_the_series(ingested_ri: tuple[Path, str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(ingested_ri, monkeypatch, WINTER_2025, page=PAGE)
-    assert at.title[0].value == "Trends"
+    # Scoped like every other page (issue 14): place and period, then any filter.
+    assert at.title[0].value == "Trends · Statewide · 01 Jan 2025 – 28 Feb 2025"
     by_category = series_chart(at)
     # Weeks from 13 January (the data start on the 15th) to 24 February.
     assert by_category == {"Narcotics": [0, 1, 0, 0, 1, 0, 0], "Cybercrime": [1, 0, 0, 0, 0, 0, 0],

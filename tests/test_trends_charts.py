@@ -103,9 +103,10 @@ def test_every_cell_shares_the_time_axis_over_every_week(layout: dict[str, objec
     assert len(matched - {None}) == 1  # one time axis ...
     labelled = [key for key in keys if layout[key].get("showticklabels", True)]  # type: ignore[union-attr]
     assert labelled == rows[-1]  # ... labelled under the bottom row only
-    # It spans every week, even with a cell that has no data (plotly's default would not).
+    # It spans every week (a week's point on its last day), even with a cell that has no data
+    # (plotly's default would not).
     first, last = layout[rows[0][0]]["range"]  # type: ignore[index]
-    assert first < str(WEEKS[0]) and last > str(WEEKS[-1])
+    assert first < str(WEEKS[0] + timedelta(days=6)) and last > str(WEEKS[-1] + timedelta(days=6))
 
 
 def test_rows_and_columns_are_titled_with_full_names(layout: dict[str, object]) -> None:
@@ -183,7 +184,106 @@ def test_anomalies_show_their_series_names_whole(tmp_path: Path,
     at = open_app((tmp_path / "config", store_url), monkeypatch,
                   {"period": "custom", "start": "2025-01-01", "end": "2025-02-28"},
                   page="pages/trends.py", role="leadership")
-    table = next(frame for frame in at.dataframe if "adjusted_p" in frame.value.columns)
-    assert f"Narcotics · {LONG_REGION}" in table.value["series"].tolist()
-    series_column = json.loads(table.proto.columns)["series"]
+    table = next(frame for frame in at.dataframe if "Adjusted p" in frame.value.columns)
+    assert f"Narcotics · {LONG_REGION}" in table.value["Series"].tolist()
+    series_column = json.loads(table.proto.columns).get("Series", {})
     assert "width" not in series_column  # a set width ("medium") cut the names off
+
+
+# --- issue 14, item 6: what the Trends page model shows ------------------------------------
+
+FEBRUARY = Filters(period="custom", start=date(2025, 2, 1), end=date(2025, 2, 28))
+
+
+@pytest.fixture(scope="module")
+def burst_page(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The Rhode Island fixture with weekly narcotics reports from November, a burst of twelve
+    on 10-12 February and a report on 28 February (the data run to the period's last day); the
+    Trends model for February 2025 (28 days ending on a Friday)."""
+    folder = tmp_path_factory.mktemp("burst")
+    shutil.copytree(RI_FIXTURE, folder, dirs_exist_ok=True)
+    feed = folder / "feeds" / "rifc_incidents.csv"
+    weekly = [date(2024, 11, 4) + timedelta(weeks=n) for n in range(14)]
+    burst = [date(2025, 2, 10 + n % 3) for n in range(12)]
+    rows = [f"B-{n},{day:%m/%d/%Y} 10:00,Narcotics,44007,,,,,2,GREEN,Pill seizure"
+            for n, day in enumerate([*weekly, *burst, date(2025, 2, 28)])]
+    feed.write_text(feed.read_text() + "\n".join(rows) + "\n", encoding="utf-8")
+    config = load_config(folder / "config")
+    store = open_store(f"sqlite:///{folder / 'store.sqlite'}")
+    run_ingest(config, store)
+    frames = load_picture_frames(store, config.settings.timezone)
+    data = view_data(frames, LEADERSHIP, config.settings.security.partner_min_count, TODAY,
+                     config.settings.timezone)
+    return trends_page(config, data, FEBRUARY, TODAY)
+
+
+def test_weeks_are_four_whole_weeks_ending_on_the_last_day_shown(burst_page: object) -> None:
+    page = burst_page
+    weeks = page.series.series.select("start", "end", "days").unique().sort("start")  # type: ignore[attr-defined]
+    ends = [date(2025, 2, 7), date(2025, 2, 14), date(2025, 2, 21), date(2025, 2, 28)]
+    assert weeks.rows() == [(end - timedelta(days=6), end, 7) for end in ends]
+    # Each point on its week's last day: the latest on 28 February, none hollow.
+    spec = json.loads(page.series_chart.to_json())  # type: ignore[attr-defined]
+    for trace in spec["data"]:
+        assert {x[:10] for x in trace["x"]} <= {str(end) for end in ends}
+        if trace["name"] != "Anomaly":
+            assert "circle-open" not in (trace.get("marker") or {}).get("symbol", [])
+    assert "seven days ending on the last day shown (28 Feb 2025)" in page.buckets_note  # type: ignore[attr-defined]
+    assert "hollow" not in page.buckets_note  # type: ignore[attr-defined]
+
+
+def test_anomalies_read_as_dates_and_plain_p_values(burst_page: object) -> None:
+    rows = burst_page.anomaly_rows  # type: ignore[attr-defined]
+    assert rows.columns == ["Series", "From", "To", "Observed", "Expected", "× baseline", "p",
+                            "Adjusted p"]
+    narcotics = rows.filter(pl.col("Series").str.starts_with("Narcotics")).row(0, named=True)
+    assert (narcotics["From"], narcotics["To"]) == ("08 Feb 2025", "14 Feb 2025")  # 7 days
+    for start, end in rows.select("From", "To").iter_rows():
+        span = date.fromisoformat(_iso(end)) - date.fromisoformat(_iso(start))
+        assert span == timedelta(days=6)
+    for p in [*rows["p"], *rows["Adjusted p"]]:
+        assert p == "< 0.001" or (len(p.replace("0.", "").lstrip("0")) <= 3 and "e" not in p)
+
+
+def _iso(day: str) -> str:
+    from datetime import datetime
+    return datetime.strptime(day, "%d %b %Y").date().isoformat()
+
+
+def test_p_values_are_written_for_a_reader() -> None:
+    from dashboard.views.trends import p_text
+    assert [p_text(p) for p in (5.87e-65, 0.000999, 0.001, 0.0123456, 0.5, None)] == [
+        "< 0.001", "< 0.001", "0.001", "0.0123", "0.5", "—"]
+
+
+def test_compstat_headers_are_short(burst_page: object) -> None:
+    page = burst_page
+    assert list(page.compstat_headers(rates=False).values()) == [  # type: ignore[attr-defined]
+        "7d", "7d prior", "7d Δ", "7d Δ %", "28d", "28d prior", "28d Δ", "28d Δ %",
+        "YTD", "YTD last yr", "YTD Δ", "YTD Δ %"]
+    assert list(page.compstat_headers(rates=True).values()) == [  # type: ignore[attr-defined]
+        "7d /100k", "7d prior /100k", "7d Δ %", "28d /100k", "28d prior /100k", "28d Δ %",
+        "YTD /100k", "YTD last yr /100k", "YTD Δ %"]
+    assert set(page.compstat_headers(rates=False)) <= set(page.compstat.columns)  # type: ignore[attr-defined]
+
+
+def test_every_series_has_its_own_colour_and_its_baseline_shares_it(burst_page: object) -> None:
+    from dashboard.views.trends import PALETTE, series_figure
+    base = burst_page.series  # type: ignore[attr-defined]
+    # Ten series (the categories a state tracks): copies of the page's under ten names.
+    one = base.series.filter(pl.col("series") == base.series["series"][0])
+    ten = pl.concat([one.with_columns(pl.lit(f"s{n}").alias("series"),
+                                      pl.col("incidents") + n) for n in range(10)])
+    spec = json.loads(series_figure(ten, {}, "week", base.rule, "t").to_json())
+    colours = {trace["name"]: trace["line"]["color"] for trace in spec["data"]
+               if "line" in trace}
+    lines = {name: colour for name, colour in colours.items() if not name.endswith("baseline")}
+    assert len(lines) == 10 and len(set(lines.values())) == 10
+    assert all(colours[f"{name} baseline"] == colour for name, colour in lines.items())
+
+    def rgb(colour: str) -> tuple[int, ...]:
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    # Clearly different, not two pinks: every pair of the first ten far apart in RGB.
+    first = [rgb(colour) for colour in PALETTE[:10]]
+    assert min(sum((a - b) ** 2 for a, b in zip(x, y, strict=True)) ** 0.5
+               for i, x in enumerate(first) for y in first[i + 1:]) > 60

@@ -177,8 +177,12 @@ def data_range(incidents: pl.DataFrame) -> Period | None:
 
 def incident_series(incidents: pl.DataFrame, filters: Filters,
                     county_to_region: Mapping[str, str], period: Period, split: str,
-                    granularity: Granularity, rule: AnomalyRule | None = None) -> pl.DataFrame:
+                    granularity: Granularity, rule: AnomalyRule | None = None,
+                    weeks_end_on_sunday: bool = False) -> pl.DataFrame:
     """Counts per series and bucket in the period, with baseline and anomaly test.
+
+    Weeks end on the view's last day, or (``weeks_end_on_sunday``: a partner's release, counted
+    per Monday-to-Sunday week) run Monday to Sunday, the view ending on its last Sunday.
 
     Columns: ``series``, ``bucket_start`` (calendar start), ``start``/``end`` (the bucket's
     days inside the period and the data), ``days``, ``incidents``, ``expected`` (null where the
@@ -193,6 +197,8 @@ def incident_series(incidents: pl.DataFrame, filters: Filters,
     if known is None:
         return pl.DataFrame(schema=SERIES_SCHEMA)
     view = Period(max(period.start, known.start), min(period.end, known.end))
+    if granularity == "week" and weeks_end_on_sunday:
+        view = Period(view.start, view.end - timedelta(days=view.end.isoweekday() % 7))
     if view.start > view.end:
         return pl.DataFrame(schema=SERIES_SCHEMA)
     history_start = max(known.start, buckets_before(
@@ -543,7 +549,8 @@ class SeriesView:
 
 def series_view(incidents: pl.DataFrame, filters: Filters, county_to_region: Mapping[str, str],
                 period: Period, split: str, granularity: Granularity, settings: object,
-                traces_per_series: int = 2, max_buckets: int | None = None) -> SeriesView:
+                traces_per_series: int = 2, max_buckets: int | None = None,
+                weeks_end_on_sunday: bool = False) -> SeriesView:
     """:func:`incident_series` at ``granularity``, coarsened to keep the chart under
     MAX_CHART_POINTS (and each series under ``max_buckets`` points, for small charts), with
     the configured rule (``settings``: an ``AnomalySettings``)."""
@@ -553,4 +560,4 @@ def series_view(incidents: pl.DataFrame, filters: Filters, county_to_region: Map
     fitted = chart_granularity(period, granularity, count, traces_per_series, budget)
     rule = anomaly_rule(settings, fitted)
     return SeriesView(split, fitted, rule, incident_series(
-        incidents, filters, county_to_region, period, split, fitted, rule))
+        incidents, filters, county_to_region, period, split, fitted, rule, weeks_end_on_sunday))

@@ -25,15 +25,20 @@ from dashboard.analytics.trends import (
 )
 from dashboard.geo.population import POPULATION_VINTAGE, population_year, state_county_population
 from dashboard.pagemodels.common import download_file_name, release_note
+from dashboard.pagemodels.overview import ViewScope, counted_days, view_scope
 from dashboard.security.audience import ViewData
 from dashboard.settings import ProjectConfig
 from dashboard.views.export import to_safe_csv
 from dashboard.views.trends import (
+    anomaly_rows,
     anomaly_table,
     compstat_column_names,
+    compstat_columns,
     compstat_display,
     compstat_rates_text,
+    compstat_short_names,
     hour_weekday_figure,
+    partial_buckets,
     series_figure,
     small_multiples_figure,
 )
@@ -50,11 +55,15 @@ COMPSTAT_BY = {"category": "Category", "region_id": "Region"}
 @dataclass(frozen=True)
 class TrendsPage:
     period: Period
+    scope: ViewScope  # the heading ("Trends · <place> · <period>") and the filters line
+    counted: str  # the days counted, in words (a partner's: complete weeks)
+    buckets_note: str  # how the buckets run (weeks' last day), and what a hollow point is
     series: SeriesView
     series_chart: go.Figure
     cells: SeriesView
     cells_chart: go.Figure
     anomalies: pl.DataFrame  # level, series, start, end, incidents, expected, ratio, p...
+    anomaly_rows: pl.DataFrame  # the same as shown: 'From' '24 Nov 2026', 'p' '< 0.001'
     # Per key: each window, its rate per 100,000 residents, its prior and the prior's rate,
     # change and % change; the residents (population) last.
     compstat_table: pl.DataFrame
@@ -68,6 +77,41 @@ class TrendsPage:
     compstat_csv_name: str
     rhythm: go.Figure | None  # None: the release has no time of day (partners)
     note: str | None
+
+    def compstat_headers(self, rates: bool) -> dict[str, str]:
+        """The CompStat columns shown after the name (counts, or ``rates`` per 100,000
+        residents) and their short headers, in order."""
+        short = compstat_short_names()
+        return {column: short[column] for column in
+                compstat_columns(self.compstat_by, rates) if column != "name"}
+
+    @property
+    def compstat_by(self) -> str:
+        return "region_id" if "region_id" in self.compstat_table.columns else "category"
+
+
+def buckets_note(view: SeriesView, period: Period, partner: bool) -> str:
+    """How the chart's buckets run, with the day its weeks end on, and (when one is) what a
+    hollow point is."""
+    series = view.series
+    text = ""
+    if view.granularity == "week" and not series.is_empty():
+        last: date = series["end"].max()  # type: ignore[assignment]
+        if partner:
+            text = (f"Weeks run Monday to Sunday, as partners' releases are counted; the latest "
+                    f"ends on {last:%d %b %Y}. ")
+        elif last == period.end:
+            text = (f"Weeks are the seven days ending on the last day shown ({last:%d %b %Y}), "
+                    "so the latest week is always whole; each point sits on its week's last "
+                    "day. ")
+        else:
+            text = (f"Weeks are the seven days ending on {last:%d %b %Y}, the last day with "
+                    f"data (the period runs to {period.end:%d %b %Y}), so the latest week is "
+                    "whole; each point sits on its week's last day. ")
+    if any(partial_buckets(series, view.granularity)):
+        text += ("A hollow point is a bucket partly outside the period: its count and baseline "
+                 "cover only its days inside.")
+    return text.strip()
 
 
 def compstat_download(shown: pl.DataFrame, by: str) -> bytes:
@@ -109,14 +153,16 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     c2r = config.county_to_region
     settings = config.settings.anomalies
     labels = config.labels
-    view = series_view(frames.incidents, selection, c2r, period, split, granularity, settings)
+    partner = data.aggregates_only
+    view = series_view(frames.incidents, selection, c2r, period, split, granularity, settings,
+                       weeks_end_on_sunday=partner)
     series_chart = series_figure(
         view.series, labels[split], view.granularity, view.rule,
         f"Incidents by {SPLITS[split].lower()} per {view.granularity}, with each series' "
         "baseline (dashed)")
     cells = series_view(frames.incidents, selection, c2r, period, "category_region",
                         view.granularity, settings, traces_per_series=3,
-                        max_buckets=CELL_MAX_BUCKETS)
+                        max_buckets=CELL_MAX_BUCKETS, weeks_end_on_sunday=partner)
     cells_chart = small_multiples_figure(cells.series, labels["category"], labels["region"],
                                          cells.granularity,
                                          f"Each category in each region, per {cells.granularity}")
@@ -146,7 +192,9 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
                             config.settings.timezone),
         "When incidents occur (each center's local time)")
     return TrendsPage(
-        period=period, series=view, series_chart=series_chart, cells=cells,
+        period=period, scope=view_scope(config, selection, period, statewide="Statewide"),
+        counted=counted_days(period, data), buckets_note=buckets_note(view, period, partner),
+        anomaly_rows=anomaly_rows(found), series=view, series_chart=series_chart, cells=cells,
         cells_chart=cells_chart, anomalies=found, compstat_table=table, compstat=shown,
         compstat_totals=compstat_totals(table), compstat_residents=residents,
         compstat_total_rates=total_rates,

@@ -28,9 +28,11 @@ from dashboard.views.formatting import plotly_text
 ANOMALY_COLOUR = "#c0392b"
 LINE_COLOUR = "#34495e"
 BASELINE_COLOUR = "#7f8c8d"
-PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+# Ten clearly different hues first (d3's category10: Plotly's own ten hold two pinks and two
+# oranges, issue 14), then Dark24's for an eleventh series on; a baseline takes its series'.
+PALETTE = list(dict.fromkeys(qualitative.D3 + qualitative.Dark24))
 WEBGL_POINTS = 5_000  # above this many points per chart, lines are drawn with WebGL
-BUCKET_WORDS = {"day": "day", "week": "week of", "month": "month of"}
+BUCKET_WORDS = {"day": "day", "week": "week", "month": "month of"}
 METHOD_NAMES = {"poisson": "Poisson", "negative_binomial": "negative binomial"}
 CORRECTION_NAMES = {"benjamini_hochberg": "Benjamini-Hochberg (false discovery rate)",
                     "bonferroni": "Bonferroni (family-wise error)", "none": "no correction"}
@@ -51,17 +53,31 @@ def _customdata(frame: pl.DataFrame) -> list[list[str]]:
             frame.select("series", "start", "end").iter_rows()]
 
 
+def bucket_x(frame: pl.DataFrame, granularity: Granularity) -> list[date]:
+    """Where a bucket's point sits: a week's on its last day (the latest week's point on the
+    last day shown, as its caption says), a day's on it, a month's on its first."""
+    return frame["end" if granularity == "week" else "bucket_start"].to_list()
+
+
 def _bucket_text(frame: pl.DataFrame, granularity: Granularity) -> list[str]:
     word = BUCKET_WORDS[granularity]
+    if granularity == "week":
+        # The days counted: a week cut by the period shows only its days inside.
+        return [f"{word} {start:%d %b} – {end:%d %b %Y}" + (f" ({days} days)" if partial
+                                                          else "")
+                for start, end, days, partial in zip(
+                    frame["start"], frame["end"], frame["days"],
+                    partial_buckets(frame, granularity),
+                    strict=True)]
     fmt = "%b %Y" if granularity == "month" else "%d %b %Y"
     return [f"{word} {start:{fmt}}" + (f" ({days} days in view)" if granularity != "day"
                                        and partial else "")
             for start, days, partial in zip(
-                frame["bucket_start"], frame["days"], _partial(frame, granularity),
+                frame["bucket_start"], frame["days"], partial_buckets(frame, granularity),
                 strict=True)]
 
 
-def _partial(frame: pl.DataFrame, granularity: Granularity) -> list[bool]:
+def partial_buckets(frame: pl.DataFrame, granularity: Granularity) -> list[bool]:
     if granularity == "day":
         return [False] * frame.height
     if granularity == "week":
@@ -93,19 +109,19 @@ def series_figure(series: pl.DataFrame, labels: Mapping[str, str], granularity: 
         when = _bucket_text(rows, granularity)
         expected = rows["expected"].to_list()
         figure.add_trace(scatter(
-            x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(),
+            x=bucket_x(rows, granularity), y=rows["incidents"].to_list(),
             name=plotly_text(name),
             legendgroup=key, mode="lines+markers", line={"color": colour, "width": 2},
             # Hollow: a bucket partly outside the period (fewer days, lower count and baseline).
             marker={"size": 6, "symbol": ["circle-open" if cut else "circle"
-                                          for cut in _partial(rows, granularity)]},
+                                          for cut in partial_buckets(rows, granularity)]},
             customdata=_customdata(rows),
             text=[f"{w}: {_count(n)}" + ("" if e is None else f" (baseline {e:,.1f})")
                   for w, n, e in zip(when, rows["incidents"], expected, strict=True)],
             hovertemplate=f"<b>{plotly_text(name)}</b><br>%{{text}}<extra></extra>",
         ))
         figure.add_trace(scatter(
-            x=rows["bucket_start"].to_list(), y=expected, name=plotly_text(f"{name} baseline"),
+            x=bucket_x(rows, granularity), y=expected, name=plotly_text(f"{name} baseline"),
             legendgroup=key, showlegend=False, mode="lines",
             line={"color": colour, "width": 1.5, "dash": "dash"}, opacity=0.7,
             customdata=_customdata(rows),
@@ -114,7 +130,7 @@ def series_figure(series: pl.DataFrame, labels: Mapping[str, str], granularity: 
     flagged = series.filter(pl.col("anomaly")).sort("series", "bucket_start")
     if not flagged.is_empty():
         figure.add_trace(go.Scatter(
-            x=flagged["bucket_start"].to_list(), y=flagged["incidents"].to_list(),
+            x=bucket_x(flagged, granularity), y=flagged["incidents"].to_list(),
             name="Anomaly", mode="markers", customdata=_customdata(flagged),
             marker={"symbol": "circle-open", "size": 16, "color": ANOMALY_COLOUR,
                     "line": {"width": 3}},
@@ -122,7 +138,7 @@ def series_figure(series: pl.DataFrame, labels: Mapping[str, str], granularity: 
                   flagged.iter_rows(named=True)],
             hovertemplate="%{text}<extra></extra>",
         ))
-    starts = series["bucket_start"].unique().sort()
+    starts = pl.Series(bucket_x(series, granularity)).unique().sort()
     if len(starts) == 1:
         # One bucket: plotly would zoom to milliseconds around the lone point.
         figure.update_xaxes(range=[starts[0] - timedelta(days=7), starts[0] + timedelta(days=7)])
@@ -221,7 +237,7 @@ def small_multiples_figure(cells: pl.DataFrame, category_labels: Mapping[str, st
                               xref="paper", x=0, xshift=-30, xanchor="right", align="right",
                               yref="paper", y=sum(y_domain) / 2, showarrow=False,
                               font={"size": 12}, name="row title")
-    starts = cells["bucket_start"].unique().sort()
+    starts = pl.Series(bucket_x(cells, granularity)).unique().sort()
     span_days = (starts[-1] - starts[0]).days
     # A set date range: a cell without data (or one bucket) would otherwise widen the shared
     # time axis to plotly's default range.
@@ -258,21 +274,21 @@ def _add_cell(figure: go.Figure, scatter: type[go.Scatter] | type[go.Scattergl],
                        f"{region_labels.get(region, region)}")
     when = _bucket_text(rows, granularity)
     figure.add_trace(scatter(
-        x=rows["bucket_start"].to_list(), y=rows["incidents"].to_list(),
+        x=bucket_x(rows, granularity), y=rows["incidents"].to_list(),
         mode="lines+markers", line={"color": LINE_COLOUR, "width": 1.3},
         marker={"size": 3}, showlegend=False, customdata=custom,
         text=[f"{w}: {_count(n)}" for w, n in zip(when, rows["incidents"], strict=True)],
         hovertemplate=f"{name}<br>%{{text}}<extra></extra>",
     ), row=row, col=col)
     figure.add_trace(scatter(
-        x=rows["bucket_start"].to_list(), y=rows["expected"].to_list(), mode="lines",
+        x=bucket_x(rows, granularity), y=rows["expected"].to_list(), mode="lines",
         line={"color": BASELINE_COLOUR, "width": 1, "dash": "dash"}, showlegend=False,
         hoverinfo="skip", customdata=custom,
     ), row=row, col=col)
     flagged = rows.filter(pl.col("anomaly"))
     if not flagged.is_empty():
         figure.add_trace(go.Scatter(
-            x=flagged["bucket_start"].to_list(), y=flagged["incidents"].to_list(),
+            x=bucket_x(flagged, granularity), y=flagged["incidents"].to_list(),
             mode="markers", showlegend=False,
             marker={"symbol": "circle-open", "size": 10, "color": ANOMALY_COLOUR,
                     "line": {"width": 2}},
@@ -310,6 +326,34 @@ def anomaly_table(found: pl.DataFrame, labels: Mapping[str, str]) -> pl.DataFram
     )
 
 
+# The anomaly list as the page shows it: headers, in order.
+ANOMALY_HEADERS = {"series": "Series", "start": "From", "end": "To", "incidents": "Observed",
+                   "expected": "Expected", "ratio": "× baseline", "p_value": "p",
+                   "adjusted_p": "Adjusted p"}
+P_FLOOR = 0.001  # below it a p-value reads "< 0.001": more digits say nothing to a reader
+
+
+def p_text(p: float | None) -> str:
+    """A p-value as a reader takes it in: '< 0.001', else three significant digits ('0.0123',
+    never '5.87e-65'); MISSING for none."""
+    if p is None:
+        return MISSING
+    return f"< {P_FLOOR:g}" if p < P_FLOOR else f"{p:.3g}"
+
+
+def anomaly_rows(found: pl.DataFrame) -> pl.DataFrame:
+    """An :func:`anomaly_table` as shown, under :data:`ANOMALY_HEADERS`: days as '24 Nov 2026',
+    p-values by :func:`p_text`, expected and ratio to one decimal."""
+    return found.select(
+        pl.col("series"),
+        *[pl.col(day).dt.strftime("%d %b %Y") for day in ("start", "end")],
+        pl.col("incidents"),
+        *[pl.col(value).round(1) for value in ("expected", "ratio")],
+        *[pl.col(p).map_elements(p_text, return_dtype=pl.String, skip_nulls=False)
+          for p in ("p_value", "adjusted_p")],
+    ).rename(ANOMALY_HEADERS)
+
+
 def compstat_display(table: pl.DataFrame, by: str, labels: Mapping[str, str]) -> pl.DataFrame:
     """The CompStat table with a display name column first."""
     return table.with_columns(
@@ -330,6 +374,24 @@ def compstat_column_names() -> dict[str, str]:
                   f"{window}_prior_per_100k": f"{label}: {prior} per 100k",
                   f"{window}_change": f"{label}: change",
                   f"{window}_change_pct": f"{label}: change %"}
+    return names | {"population": "Residents"}
+
+
+# Short headers, so the table fits the page at 1440 px (issue 14); the long names are each
+# column's help and the CSV's headers.
+COMPSTAT_SHORT = {"7d": "7d", "28d": "28d", "ytd": "YTD"}
+
+
+def compstat_short_names() -> dict[str, str]:
+    """The CompStat table's headers on screen ('7d', '7d prior', '7d Δ', '7d Δ %', ...; a
+    year to date's prior is 'YTD last yr'), in its order."""
+    names: dict[str, str] = {}
+    for window in COMPSTAT_WINDOWS:
+        short = COMPSTAT_SHORT[window]
+        prior = f"{short} last yr" if window == "ytd" else f"{short} prior"
+        names |= {window: short, f"{window}_per_100k": f"{short} /100k",
+                  f"{window}_prior": prior, f"{window}_prior_per_100k": f"{prior} /100k",
+                  f"{window}_change": f"{short} Δ", f"{window}_change_pct": f"{short} Δ %"}
     return names | {"population": "Residents"}
 
 
