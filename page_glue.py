@@ -667,10 +667,12 @@ def _point_sample(_context: PageContext, cache_key: tuple[object, ...], filters:
 
 def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.DataFrame,
                        measure: str, measure_label: str, shown: list[str],
-                       hotspots: pl.DataFrame | None) -> None:
+                       hotspots: pl.DataFrame | None,
+                       emerging: pl.DataFrame | None = None) -> None:
     """The Map page's map: layers as chosen; a click on a county filters every page by it."""
     config = context.config
-    layers = MapLayers(hotspots=hotspots if "Hot spots" in shown else None)
+    layers = MapLayers(hotspots=hotspots if "Hot spots" in shown else None,
+                       emerging=emerging if "Emerging hot spots" in shown else None)
     if "Places" in shown:
         layers.places = places_for_state(config.settings.state)
     if "Regions" in shown:

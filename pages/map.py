@@ -1,5 +1,5 @@
-"""Map (analysts): county choropleth with hot spots, regions, AORs, points and heat; a click on
-a county filters every page; the counties under the filter as a table and CSV."""
+"""Map (analysts): county choropleth with hot spots, emerging hot spots, regions, AORs, points and
+heat; a click on a county filters every page; the counties under the filter as a table and CSV."""
 
 from __future__ import annotations
 
@@ -20,7 +20,11 @@ context = load_context()
 config = context.config
 filters = current_filters()
 hotspot_measure = st.session_state.get("map_hotspot_measure") or "incidents"
-page = page_model(context, map_page, filters, hotspot_measure=hotspot_measure)
+EMERGING = "Emerging hot spots"
+# A space-time cube of every county and week: computed only while its layer is on.
+with_emerging = EMERGING in (st.session_state.get("map_layers") or ())
+page = page_model(context, map_page, filters, hotspot_measure=hotspot_measure,
+                  with_emerging=with_emerging)
 
 # One block, however many lines the filters add: Streamlit matches elements by position, so a
 # line more above the map (a click sets a county filter) would replace the map's block with
@@ -37,7 +41,7 @@ with st.container():
 
 MEASURES = {"incidents": "Incidents", "per_100k": "Per 100,000 residents",
             "per_1000_km2": "Per 1,000 km²"}
-LAYERS = ["Places", "Regions", "Hot spots", "Center AORs"]
+LAYERS = ["Places", "Regions", "Hot spots", EMERGING, "Center AORs"]
 if page.points_allowed:
     LAYERS += ["Points", "Heat map"]
 # One row that wraps: at 1440 px the layers go under the shading instead of being cut off at
@@ -60,7 +64,40 @@ shown = controls.pills("Layers", LAYERS, selection_mode="multi",
                        default=["Places", "Regions", "Hot spots"], key="map_layers")
 
 render_analyst_map(context, filters, page.county_counts, measure, MEASURES[measure],
-                   list(shown), page.hotspots_in_view)
+                   list(shown), page.hotspots_in_view,
+                   page.emerging.in_view if page.emerging is not None else None)
+
+if page.emerging is not None and page.emerging_table is not None:
+    weeks = page.emerging.weeks
+    st.subheader(f"Emerging hot spots ({len(weeks)} weeks to {weeks[-1]:%d %b %Y})")
+    st.caption("Each county's weekly Gi* z-scores over the weeks, classed as ArcGIS's Emerging "
+               "Hot Spot Analysis does (Mann-Kendall trend); on the map a red (hot) or blue "
+               "(cold) square lettered by the pattern.")
+    if page.emerging.note:
+        st.info(page.emerging.note, icon=":material/shield:")
+    if page.emerging_table.is_empty():
+        st.caption("No county in view shows an emerging pattern.")
+    else:
+        st.dataframe(
+            page.emerging_table, hide_index=True, width="stretch", key="emerging_table",
+            column_order=["county_name", "region_name", "class_name", "trend",
+                          "weeks_significant_pct", "last_z", "why"],
+            column_config={
+                "county_name": st.column_config.TextColumn("County", pinned=True),
+                "region_name": "Region",
+                "class_name": "Class",
+                "trend": st.column_config.TextColumn(
+                    "Trend (z, p)", help="Mann-Kendall trend of the weekly Gi* z-scores: above "
+                    "0 clustering growing hotter, below 0 colder; p under 0.05 is significant."),
+                "weeks_significant_pct": st.column_config.NumberColumn(
+                    "Weeks hot %", format="%.0f%%", help="Share of the weeks the county was a "
+                    "significant hot spot (a cold spot, for a cold class)."),
+                "last_z": st.column_config.NumberColumn(
+                    "Last week z", format="%+.2f",
+                    help="Gi* z-score of the county in the last week."),
+                "why": st.column_config.TextColumn("Why", width="large"),
+            },
+        )
 
 st.subheader("Counties under the current filter")
 # What a reader compares first, left to right; the county stays in view when a narrow window

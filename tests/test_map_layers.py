@@ -23,6 +23,7 @@ from dashboard.settings import ProjectConfig
 from dashboard.views.maps import (
     AOR_COLOURS,
     CHOROPLETH_COLOURS,
+    EMERGING_COLOURS,
     HOTSPOT_COLOURS,
     ZERO_COLOUR,
     MapLayers,
@@ -231,3 +232,71 @@ def test_county_tooltip_gives_the_rate_per_residents() -> None:
     expected = dict(table.select("county_fips", "per_100k").rows())
     assert rates["44007"] == f"{expected['44007']:,.1f}"
     assert "Per 100,000 residents" in html and '"per_100k"' in html
+
+
+def emerging(rows: dict[str, tuple[str, str, str]], name: str = "", why: str = "") -> pl.DataFrame:
+    """An emerging layer over RI: fips -> (pattern, kind, class name); other counties none."""
+    patterns = [rows.get(fips, ("none", "", "No Pattern Detected")) for fips in RI_FIPS]
+    return pl.DataFrame({
+        "county_fips": RI_FIPS,
+        "county_name": [name or fips for fips in RI_FIPS],
+        "class_name": [p[2] for p in patterns], "pattern": [p[0] for p in patterns],
+        "kind": [p[1] for p in patterns],
+        "why": [why or f"Because {p[0]}." for p in patterns]})
+
+
+def test_emerging_hot_spots_are_lettered_squares_carrying_their_county() -> None:
+    layer = emerging({"44007": ("intensifying", "hot", "Intensifying Hot Spot"),
+                      "44009": ("diminishing", "cold", "Diminishing Cold Spot")})
+    html = rendered(county_map("RI", ri_table(), layers=MapLayers(
+        hotspots=hotspots({"44007": 99}), emerging=layer)))
+    squares = [f for collection in geojson_layers(html) for f in collection["features"]
+               if "symbol" in f["properties"]]
+    # One symbol per county with a pattern, none for "no pattern"; each carries its county,
+    # so a click on it selects the county like a click on the fill.
+    assert sorted(f["properties"]["county_fips"] for f in squares) == ["44007", "44009"]
+    symbols = {f["properties"]["county_fips"]: f["properties"]["symbol"] for f in squares}
+    assert EMERGING_COLOURS["hot"] in symbols["44007"] and ">I</span>" in symbols["44007"]
+    assert EMERGING_COLOURS["cold"] in symbols["44009"] and ">D</span>" in symbols["44009"]
+    # The Gi* circles are still drawn, and the squares are not circles.
+    assert "border-radius" not in symbols["44007"]
+    assert any(f["properties"].get("radius") == 11 for c in geojson_layers(html)
+               for f in c["features"])
+    legend = legend_of(html)
+    assert "Intensifying Hot Spot" in legend and "Diminishing Cold Spot" in legend
+    assert "No Pattern Detected" not in legend and "Emerging: 2 counties" in legend
+    assert '"Emerging hot spots"' in html  # its own entry in the layer switcher
+
+
+def test_no_pattern_draws_nothing_and_says_so() -> None:
+    html = rendered(county_map("RI", ri_table(), layers=MapLayers(emerging=emerging({}))))
+    assert not any("symbol" in f["properties"] for c in geojson_layers(html)
+                   for f in c["features"])
+    legend = legend_of(html)
+    assert "Emerging: no county shows a pattern." in legend
+    assert "No Pattern Detected" not in legend
+
+
+def test_emerging_tooltips_are_text_not_html() -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    layer = emerging({"44007": ("new", "hot", "New Hot Spot")}, name=f"Provi{hostile}dence",
+                     why=f"Because {hostile}.")
+    html = rendered(county_map("RI", ri_table(), layers=MapLayers(emerging=layer)))
+    assert hostile not in html
+    square = next(f for c in geojson_layers(html) for f in c["features"]
+                  if "symbol" in f["properties"])
+    assert square["properties"]["county"] == html_escape(f"Provi{hostile}dence")
+    assert square["properties"]["why"] == html_escape(f"Because {hostile}.")
+    assert '["county", "class", "why"]' in html
+
+
+def test_the_map_computes_emerging_hot_spots_only_when_asked(
+        demo: tuple[ProjectConfig, PictureFrames]) -> None:
+    config, frames = demo
+    data = view_data(frames, VisibilityClass("analyst", "cac", "TLP:AMBER+STRICT"), K, TODAY,
+                     "UTC")
+    assert map_page(config, data, Filters(period="90d"), TODAY).emerging is None
+    page = map_page(config, data, Filters(period="90d"), TODAY, with_emerging=True)
+    assert page.emerging is not None and page.emerging_table is not None
+    patterned = page.emerging.in_view.filter(pl.col("pattern") != "none")
+    assert page.emerging_table["county_fips"].to_list() == patterned["county_fips"].to_list()

@@ -42,3 +42,19 @@ def emerging_view(config: ProjectConfig, data: ViewData, filters: Filters, today
     in_view = counties if place is None else counties.filter(pl.col("county_fips").is_in(place))
     covered = Period(bins[0] - timedelta(days=6), bins[-1])
     return EmergingView(bins, counties, in_view, release_note(config, data, selection, covered))
+
+
+def emerging_table(config: ProjectConfig, view: EmergingView) -> pl.DataFrame:
+    """The Map's table: the counties in view with a pattern, strongest first, in words and
+    figures a reader compares (the share of weeks is of the class's own kind: hot or cold)."""
+    shown = view.in_view.filter(pl.col("pattern") != "none")
+    trend = [f"{z:+.2f} (p {p:.3f})" for z, p in shown.select("trend_z", "trend_p").iter_rows()]
+    return shown.select(
+        "county_name",
+        pl.col("region_id").replace_strict(config.labels["region"], default=pl.col("region_id"))
+        .alias("region_name"),
+        "class_name",
+        pl.Series("trend", trend, dtype=pl.String),
+        (100 * pl.when(pl.col("kind") == "cold").then(pl.col("cold_share"))
+         .otherwise(pl.col("hot_share"))).alias("weeks_significant_pct"),
+        "last_z", "why", "county_fips")

@@ -15,6 +15,7 @@ from dashboard.analytics.hotspots import hotspots_for_filters
 from dashboard.analytics.picture import counts_by_county, filtered_incidents
 from dashboard.frames import load_narratives
 from dashboard.pagemodels.common import download_file_name, release_note, with_withheld
+from dashboard.pagemodels.emerging import EmergingView, emerging_table, emerging_view
 from dashboard.pagemodels.overview import ViewScope, counted_days, view_scope
 from dashboard.security.audience import ViewData
 from dashboard.security.policy import may_see_points, redact_narratives
@@ -35,11 +36,14 @@ class MapPage:
     note: str | None
     scope: ViewScope  # what the view covers, in words (the heading and every filter)
     counted: str  # the days its figures count, in words (partners: complete weeks)
+    emerging: EmergingView | None = None  # emerging hot spots, when the layer is on (issue 17)
+    emerging_table: pl.DataFrame | None = None  # those in view with a pattern, for reading
 
 
 def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: date,
-             hotspot_measure: str = "incidents") -> MapPage:
-    """The Map page; hot spots over counts or smoothed rates (``HOTSPOT_MEASURES``)."""
+             hotspot_measure: str = "incidents", with_emerging: bool = False) -> MapPage:
+    """The Map page; hot spots over counts or smoothed rates (``HOTSPOT_MEASURES``), and
+    emerging hot spots ``with_emerging`` (a space-time cube: computed only when shown)."""
     selection = data.selection(filters)
     period = period_of(filters, today)
     frames = data.frames()
@@ -65,12 +69,14 @@ def map_page(config: ProjectConfig, data: ViewData, filters: Filters, today: dat
     place = selected_counties(selection, c2r)
     in_view = hotspots if place is None else hotspots.filter(pl.col("county_fips").is_in(place))
     table = table.drop("population")
+    emerging = emerging_view(config, data, filters, today) if with_emerging else None
     return MapPage(period, counts, hotspots, in_view, table, to_safe_csv(table),
                    download_file_name("counties", period, selection),
                    may_see_points(data.visibility),
                    release_note(config, data, selection, period),
                    view_scope(config, selection, period, statewide="Statewide"),
-                   counted_days(period, data))
+                   counted_days(period, data),
+                   emerging, None if emerging is None else emerging_table(config, emerging))
 
 
 def map_points(config: ProjectConfig, data: ViewData, engine: sa.Engine, filters: Filters,

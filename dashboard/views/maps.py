@@ -39,6 +39,12 @@ HOTSPOT_COLOURS = {99: "#b2182b", 95: "#ef8a62", 90: "#fddbc7",
 HOTSPOT_RADIUS = {99: 11, 95: 9, 90: 7}
 HOTSPOT_LABELS = {99: "Hot spot, 99 %", 95: "Hot spot, 95 %", 90: "Hot spot, 90 %",
                   -90: "Cold spot, 90 %", -95: "Cold spot, 95 %", -99: "Cold spot, 99 %"}
+# Emerging hot spots (issue 17): a lettered square beside the Gi* circle, so the two read apart;
+# red hot and blue cold like the circles, and the letter says the pattern (legend: the class).
+EMERGING_COLOURS = {"hot": "#b2182b", "cold": "#2166ac"}
+EMERGING_LETTERS = {"new": "N", "consecutive": "C", "intensifying": "I", "persistent": "P",
+                    "diminishing": "D", "sporadic": "S", "oscillating": "O", "historical": "H"}
+EMERGING_SIZE_PX = 18
 AOR_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 # Marker clusters (size class, halo, disc): navy like the points they stand for.
 CLUSTER_COLOURS = (("small", "rgba(31,78,121,.25)", "rgba(31,78,121,.75)"),
@@ -116,6 +122,8 @@ class MapLayers:
     heat: pl.DataFrame | None = None  # latitude, longitude
     heat_total: int = 0
     places: pl.DataFrame | None = None  # name, latitude, longitude, min_zoom (labels)
+    # county_fips, county_name, class_name, pattern, kind, why (EmergingView.in_view)
+    emerging: pl.DataFrame | None = None
 
 
 class _Legend(MacroElement):
@@ -212,6 +220,23 @@ def _symbol(colour: str, radius: int, label: str) -> str:
             f'border-radius:50%;background:{colour};border:2px solid #222;'
             f'margin:1px {24 - size}px 1px {max(0, 12 - radius)}px;vertical-align:middle">'
             f"</span>{html.escape(label)}</div>")
+
+
+def _emerging_square(kind: str, pattern: str) -> str:
+    """The emerging symbol's HTML (trusted: a colour and a letter of our own)."""
+    return (f'<span style="display:inline-block;box-sizing:border-box;width:{EMERGING_SIZE_PX}px;'
+            f'height:{EMERGING_SIZE_PX}px;background:{EMERGING_COLOURS[kind]};'
+            'border:2px solid #222;color:#fff;font:bold 11px/14px sans-serif;text-align:center;'
+            f'vertical-align:middle">{EMERGING_LETTERS[pattern]}</span>')
+
+
+def emerging_legend_rows(emerging: pl.DataFrame) -> list[str]:
+    """One row per class present (no pattern excluded), in the frame's order (strongest
+    first)."""
+    present = emerging.filter(pl.col("pattern").is_in(list(EMERGING_LETTERS))) \
+        .select("kind", "pattern", "class_name").unique(maintain_order=True)
+    return [f'<div><span style="margin:1px 6px 1px 3px">{_emerging_square(kind, pattern)}'
+            f"</span>{html.escape(name)}</div>" for kind, pattern, name in present.iter_rows()]
 
 
 def hotspot_legend_rows(bins: list[int]) -> list[str]:
@@ -406,6 +431,11 @@ def county_map(
         symbol_rows += hotspot_legend_rows(layers.hotspots["gi_bin"].to_list())
         notes.append(f"{significant} significant {'county' if significant == 1 else 'counties'}"
                      " shown." if significant else "No county shown is significant.")
+    if layers.emerging is not None:
+        shown = _add_emerging(folium_map, shapes, layers.emerging)
+        symbol_rows += emerging_legend_rows(layers.emerging)
+        notes.append(f"Emerging: {shown} {'county' if shown == 1 else 'counties'} with a "
+                     "pattern." if shown else "Emerging: no county shows a pattern.")
     symbol_rows += outline_rows
     if layers.points is not None and layers.points.height:
         rows = [[lat, lon, html.escape(text or "")] for lat, lon, text in
@@ -429,7 +459,8 @@ def county_map(
     folium_map.add_child(_Legend(legend_html(measure_label, breaks, number_format, notes,
                                              symbol_rows, lowest)))
     overlays = 1 + (layers.regions is not None) + len(layers.aors) + (
-        layers.hotspots is not None) + (layers.points is not None) + (layers.heat is not None)
+        layers.hotspots is not None) + (layers.points is not None) + (
+        layers.heat is not None) + (layers.emerging is not None)
     folium.LayerControl(collapsed=overlays > MAX_OPEN_LAYER_CONTROL).add_to(folium_map)
     folium_map.add_child(_FocusWithoutScrolling())
     return localize_assets(folium_map)
@@ -469,6 +500,42 @@ def _add_hotspots(folium_map: folium.Map, shapes: gpd.GeoDataFrame,
                                       aliases=["County", "Gi*", "z-score"]),
         zoom_on_click=False,
     ).add_to(folium_map)
+
+
+def _add_emerging(folium_map: folium.Map, shapes: gpd.GeoDataFrame,
+                  emerging: pl.DataFrame) -> int:
+    """Counties with an emerging pattern as lettered squares just above and right of the point
+    the Gi* circle sits on (both show); a click on one selects its county. How many shown."""
+    patterned = emerging.filter(pl.col("pattern").is_in(list(EMERGING_LETTERS)))
+    rows = {row["county_fips"]: row for row in patterned.iter_rows(named=True)}
+    chosen = shapes[shapes["county_fips"].isin(list(rows))]
+    if chosen.empty:
+        return 0  # no pattern anywhere: no layer (a tooltip over no features is refused)
+    features = []
+    for shape in chosen.itertuples():
+        row = rows[shape.county_fips]
+        features.append({
+            "type": "Feature",
+            "geometry": shape.geometry.representative_point().__geo_interface__,
+            # Tooltips render HTML: the county name and the sentence are escaped.
+            "properties": {"county_fips": shape.county_fips,
+                           "county": html.escape(str(row["county_name"] or shape.county_name)),
+                           "class": html.escape(row["class_name"]),
+                           "why": html.escape(row["why"]),
+                           "symbol": _emerging_square(row["kind"], row["pattern"])}})
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features}, name="Emerging hot spots",
+        marker=folium.Marker(icon=folium.DivIcon(
+            icon_size=(EMERGING_SIZE_PX, EMERGING_SIZE_PX), icon_anchor=(-4, EMERGING_SIZE_PX + 4),
+            class_name="tp-emerging")),
+        # Per feature, the DivIcon's html (folium merges the style into the icon's options).
+        style_function=lambda feature: {"html": feature["properties"]["symbol"]},
+        tooltip=folium.GeoJsonTooltip(fields=["county", "class", "why"],
+                                      aliases=["County", "Emerging", "Why"],
+                                      style="max-width:320px;white-space:normal"),
+        zoom_on_click=False,
+    ).add_to(folium_map)
+    return len(features)
 
 
 class _PlaceLabels(MacroElement):
