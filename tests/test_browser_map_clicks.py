@@ -179,3 +179,43 @@ def test_a_county_cleared_in_the_sidebar_can_be_clicked_again(
 
     _assert_selected(page, "Fresno", FRESNO)
     assert_stayed_home(requests, dialogs)
+
+
+# The emerging hot spots' squares: Leaflet markers (an icon element, not an SVG path) of the
+# layer's features; the iframe's coordinates of the middle of one on screen, and its county.
+_EMERGING_SQUARE_JS = """([top, bottom, margin]) => {
+    for (const layer of Object.values(window.map._layers)) {
+        if (!layer._icon || !layer.feature || !layer.feature.properties.symbol) { continue; }
+        const box = layer._icon.getBoundingClientRect();
+        const [x, y] = [(box.left + box.right) / 2, (box.top + box.bottom) / 2];
+        if (y < top + margin || y > bottom - margin || x < margin
+            || x > window.innerWidth - margin) { continue; }
+        if (layer._icon.contains(document.elementFromPoint(x, y))) {
+            return [x, y, layer.feature.properties.county_fips, layer.feature.properties.county];
+        }
+    }
+    return null;
+}"""
+
+
+def test_a_click_on_an_emerging_hot_spot_square_selects_its_county(
+        map_page: tuple[Any, list[str], list[str]]) -> None:
+    page, requests, dialogs = map_page
+    pill = page.locator("[data-testid='stButtonGroup']").filter(has_text="Emerging hot spots") \
+        .get_by_role("button", name="Emerging hot spots")
+    _map_redrawn_after(page, pill.click, "turning the emerging hot spots on")
+    iframe = page.locator(MAP_IFRAME).first
+    iframe.scroll_into_view_if_needed()
+    box = iframe.bounding_box()
+    top = max(0.0, -box["y"])
+    bottom = min(box["height"], page.viewport_size["height"] - box["y"])
+    found = iframe.element_handle().content_frame().evaluate(
+        _EMERGING_SQUARE_JS, [top, bottom, MARGIN_PX])
+    assert found is not None, "no emerging hot spot square on screen (the demo plants three)"
+    x, y, fips, county = found
+
+    _map_redrawn_after(page, lambda: page.mouse.click(box["x"] + x, box["y"] + y),
+                       f"one click on the emerging square of {fips} selected nothing")
+
+    _assert_selected(page, county, fips)
+    assert_stayed_home(requests, dialogs)
