@@ -44,6 +44,24 @@ def ri_dir(tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.fixture(scope="module")
+def ri_any_activity(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The RI fixture with `[coverage] min_incidents = 1` (a single incident can be a gap),
+    ingested once per module: (config folder, store URL)."""
+    from dashboard.ingest.pipeline import run_ingest
+
+    folder = tmp_path_factory.mktemp("ri_any_activity")
+    shutil.copytree(RI_FIXTURE, folder, dirs_exist_ok=True)
+    settings = folder / "config" / "settings.toml"
+    settings.write_text(settings.read_text() + "\n[coverage]\nmin_incidents = 1\n")
+    store_url = f"sqlite:///{folder / 'store.sqlite'}"
+    config = load_config(folder / "config")
+    store = open_store(store_url)
+    run_ingest(config, store)
+    ensure_demo_users(store, config)
+    return folder / "config", store_url
+
+
 @pytest.fixture
 def ri_config(ri_dir: Path) -> ProjectConfig:
     return load_config(ri_dir / "config")

@@ -4,36 +4,16 @@ lowers the thresholds."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from dashboard.ingest.pipeline import run_ingest
-from dashboard.security.accounts import ensure_demo_users
-from dashboard.settings import load_config
-from dashboard.store import open_store
 from tests.app_support import metric, open_app, table_with
-from tests.conftest import RI_FIXTURE
 
 PAGE = "pages/coverage.py"
 # The fixture's incidents fall in January-February 2025.
 WINTER_2025 = {"period": "custom", "start": "2025-01-01", "end": "2025-02-28"}
 
-
-@pytest.fixture(scope="module")
-def ri_any_activity(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The RI fixture with `[coverage] min_incidents = 1`: a single incident can be a gap."""
-    folder = tmp_path_factory.mktemp("ri_coverage")
-    shutil.copytree(RI_FIXTURE, folder, dirs_exist_ok=True)
-    settings = folder / "config" / "settings.toml"
-    settings.write_text(settings.read_text() + "\n[coverage]\nmin_incidents = 1\n")
-    store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    config = load_config(folder / "config")
-    store = open_store(store_url)
-    run_ingest(config, store)
-    ensure_demo_users(store, config)
-    return folder / "config", store_url
 
 
 def test_coverage_figures_for_the_winter(ingested_ri: tuple[Path, str],

@@ -10,19 +10,13 @@ in the tables and the sidebar.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.ingest.pipeline import run_ingest
-from dashboard.security.accounts import ensure_demo_users
-from dashboard.settings import load_config
-from dashboard.store import open_store
 from tests.app_support import open_app
-from tests.conftest import RI_FIXTURE
 
 WINTER_2025 = {"period": "custom", "start": "2025-01-01", "end": "2025-02-28"}
 
@@ -72,20 +66,6 @@ def test_data_health_tables_keep_the_center_in_view(
     assert headers[:8] == ["Center", "Source", "Table", "Format", "Age (h)", "Rows read",
                            "Rejected", "Read"]
 
-
-@pytest.fixture(scope="module")
-def ri_any_activity(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The RI fixture with `[coverage] min_incidents = 1`: a single incident can be a gap."""
-    folder = tmp_path_factory.mktemp("ri_review_coverage")
-    shutil.copytree(RI_FIXTURE, folder, dirs_exist_ok=True)
-    settings = folder / "config" / "settings.toml"
-    settings.write_text(settings.read_text() + "\n[coverage]\nmin_incidents = 1\n")
-    store_url = f"sqlite:///{folder / 'store.sqlite'}"
-    config = load_config(folder / "config")
-    store = open_store(store_url)
-    run_ingest(config, store)
-    ensure_demo_users(store, config)
-    return folder / "config", store_url
 
 
 def test_coverage_tables_show_the_cell_and_its_figures_before_the_words(

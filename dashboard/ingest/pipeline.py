@@ -221,11 +221,6 @@ def last_load(connection: sa.Connection, center_id: str, source_name: str) -> La
     return None if row is None else LastLoad(*row)
 
 
-def last_loaded_hash(connection: sa.Connection, center_id: str, source_name: str) -> str | None:
-    last = last_load(connection, center_id, source_name)
-    return None if last is None else last.source_hash
-
-
 @dataclass
 class _Prepared:
     """A source read, validated and geocoded, ready to write."""
