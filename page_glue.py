@@ -42,6 +42,7 @@ from dashboard.analytics.filters import (
 from dashboard.analytics.health import last_load_per_center
 from dashboard.frames import HealthFrames, PictureFrames, load_health_frames, load_picture_frames
 from dashboard.geo.places import places_for_state
+from dashboard.pagemodels.alerts import geofence_from_drawings
 from dashboard.pagemodels.common import marking_in_view
 from dashboard.pagemodels.map import map_points
 from dashboard.security import accounts, audit, clock
@@ -64,6 +65,7 @@ from dashboard.views.maps import (
     MapLayers,
     aor_outline,
     county_map,
+    geofence_map,
     region_outlines,
 )
 from dashboard.watch import center_interval_seconds, freshness_level
@@ -631,6 +633,9 @@ def render_filter_sidebar(config: ProjectConfig, today: date, aggregates_only: b
 
 CLICK_KEY = "map_last_click"
 OVERVIEW_MAP_HEIGHT_PX, ANALYST_MAP_HEIGHT_PX = 380, 620
+GEOFENCE_MAP_HEIGHT_PX = 560
+GEOFENCE_FIELD = "alerts_geofence"  # the new-rule form's Geofence (GeoJSON) field
+_DRAWINGS_SEEN = "geofence_drawings_seen"
 
 
 def _map_slot(key: str, height_px: int) -> Any:
@@ -705,6 +710,26 @@ def render_analyst_map(context: PageContext, filters: Filters, county_table: pl.
         st.session_state[CLICK_KEY] = feature
         request_filter_change(counties=(fips,), regions=())
 
+
+
+def render_geofence_map(context: PageContext, saved: dict[str, dict[str, Any]]) -> str | None:
+    """The Alerts page's drawing map. What is drawn (polygons, rectangles; edited or deleted)
+    fills the new-rule form's Geofence field, once per change, so that text pasted there is
+    kept until the drawing changes. Returns a one-line problem with the drawing, else None."""
+    state = context.config.settings.state
+    folium_map = geofence_map(state, _regions(context), places_for_state(state), saved)
+    with _map_slot("geofence_map_slot", GEOFENCE_MAP_HEIGHT_PX):
+        drawn = st_folium(folium_map, height=GEOFENCE_MAP_HEIGHT_PX, use_container_width=True,
+                          returned_objects=["all_drawings"], key="geofence_map")
+    drawings = (drawn or {}).get("all_drawings")
+    if drawings is None or drawings == st.session_state.get(_DRAWINGS_SEEN, []):
+        return None
+    st.session_state[_DRAWINGS_SEEN] = drawings
+    try:
+        st.session_state[GEOFENCE_FIELD] = geofence_from_drawings(drawings) or ""
+    except ValueError as error:
+        return f"The drawn area cannot be a geofence: {error}."
+    return None
 
 # --- the AppTest driver (tests and the bench) -----------------------------------------------
 

@@ -1,5 +1,6 @@
 """Alerts: the signed-in user's inbox (why each alert fired, a link to the view, mark read) and
-their alert rules (add, with an area of regions, counties or a pasted GeoJSON polygon; remove).
+their alert rules (add, with an area of regions, counties or a geofence drawn on the map or
+pasted as GeoJSON; remove).
 Rules are evaluated after each ingest; `threat-picture alerts` manages them too."""
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from dashboard.pagemodels.alerts import (
     read_alerts,
 )
 from dashboard.views.formatting import markdown_text
-from page_glue import engine, load_context
+from page_glue import GEOFENCE_FIELD, engine, load_context, render_geofence_map
+
+# The form's fields, emptied once a rule is added; the added rule's id, said after the rerun.
+NEW_RULE_FIELDS = ("alerts_name", "alerts_categories", "alerts_behaviors", "alerts_sectors",
+                   "alerts_regions", "alerts_counties", GEOFENCE_FIELD, "alerts_threshold",
+                   "alerts_severity", "alerts_email", "alerts_webhook")
+ADDED_KEY = "alerts_added_rule"
 
 context = load_context()
 store = engine(context.store_url)
@@ -53,6 +60,8 @@ with inbox_tab:
             st.rerun()
 
 with rules_tab:
+    if (added := st.session_state.pop(ADDED_KEY, None)) is not None:
+        st.success(f"Rule {added} added: it is evaluated after the next ingest.")
     if model.rules.is_empty():
         st.caption("No alert rule yet.")
     else:
@@ -74,6 +83,11 @@ with rules_tab:
     condition = st.selectbox("When", list(model.conditions),
                              format_func=model.conditions.__getitem__, key="alerts_condition")
     st.caption(markdown_text(CONDITION_HELP[condition]))
+    st.markdown("**Geofence** (optional): draw the area on the map; it fills the Geofence "
+                "field of the form below. Your rules' geofences are drawn dashed.")
+    problem = render_geofence_map(context, model.geofences)
+    if problem:
+        st.warning(markdown_text(problem))
     with st.form("alerts_new_rule", clear_on_submit=False):
         name = st.text_input("Name", key="alerts_name", max_chars=200,
                              placeholder="e.g. Port of Oakland, gangs")
@@ -103,10 +117,10 @@ with rules_tab:
                                         format_func=labels["county"].__getitem__,
                                         placeholder="Statewide")
         geofence = st.text_area(
-            "Geofence (GeoJSON)", key="alerts_geofence", height=100,
+            "Geofence (GeoJSON)", key=GEOFENCE_FIELD, height=100,
             placeholder='{"type": "Polygon", "coordinates": [[[lon, lat], ...]]}',
-            help="A Polygon or MultiPolygon in WGS84 longitude, latitude (a Feature or "
-            "FeatureCollection of them too), e.g. drawn in any GIS and exported as GeoJSON. "
+            help="Drawn on the map above, or a Polygon or MultiPolygon in WGS84 longitude, "
+            "latitude (a Feature or FeatureCollection of them too) exported from any GIS. "
             "With regions or counties, the area is all of them together.")
         numbers = st.columns(3)
         threshold = numbers[0].number_input(
@@ -143,4 +157,9 @@ with rules_tab:
         except RuleError as error:
             st.error(markdown_text(f"The rule was not added: {error}"))
         else:
-            st.success(f"Rule {rule_id} added: it is evaluated after the next ingest.")
+            # Drawn again with the new rule in the table and its geofence on the map, and the
+            # form emptied for the next one.
+            for field in NEW_RULE_FIELDS:
+                st.session_state.pop(field, None)
+            st.session_state[ADDED_KEY] = rule_id
+            st.rerun()

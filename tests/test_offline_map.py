@@ -23,7 +23,7 @@ import branca.colormap
 import folium
 import pytest
 from folium.elements import JSCSSMixin
-from folium.plugins import FastMarkerCluster, Fullscreen, HeatMap
+from folium.plugins import Draw, FastMarkerCluster, Fullscreen, HeatMap
 
 from dashboard.geo import state_counties
 from dashboard.views.offline_map import (
@@ -97,8 +97,13 @@ def _with_popup(m: folium.Map) -> None:
     folium.CircleMarker([41.7, -71.5], tooltip="tip", popup="<b>popup</b>").add_to(m)
 
 
+def _with_draw(m: folium.Map) -> None:
+    Draw(export=False, draw_options={"polyline": False, "marker": False}).add_to(m)
+
+
 def _with_everything(m: folium.Map) -> None:
-    for add in (_with_geojson, _with_cluster, _with_heat, _with_popup, _with_layer_control):
+    for add in (_with_geojson, _with_cluster, _with_heat, _with_popup, _with_layer_control,
+                _with_draw):
         add(m)
 
 
@@ -108,6 +113,7 @@ MAP_BUILDERS: dict[str, Callable[[folium.Map], None]] = {
     "heat_map": _with_heat,
     "layer_control": _with_layer_control,
     "circle_marker_popup": _with_popup,
+    "draw_toolbar": _with_draw,
     "everything": _with_everything,
 }
 
@@ -157,6 +163,8 @@ def test_plugins_get_their_own_vendored_files() -> None:
         "leaflet.markercluster@1.1.0/leaflet.markercluster.js",
         "leaflet.markercluster@1.1.0/MarkerCluster.Default.css",
         "leaflet.heat@0.2.0/leaflet-heat.js",
+        "leaflet.draw@1.0.2/leaflet.draw.js",
+        "leaflet.draw@1.0.2/leaflet.draw.css",
     ):
         assert f"{LOCAL_ASSET_ROOT}/{expected}" in html
     # Leaflet is told where its marker images are before the cluster draws any marker.
@@ -209,6 +217,13 @@ def test_vendored_files_exist_with_licences_and_readme() -> None:
     for image in re.findall(r"url\((images/[^)]+)\)", css):
         assert (VENDOR_DIR / "leaflet@1.9.3" / image).is_file(), image
     assert (VENDOR_DIR / "leaflet@1.9.3" / "images" / "marker-icon.png").is_file()
+    # The drawing toolbar's icons: its stylesheet's sprite sheets, next to it.
+    draw_css = (VENDOR_DIR / "leaflet.draw@1.0.2" / "leaflet.draw.css").read_text(
+        encoding="utf-8")
+    sprites = re.findall(r"url\('(images/[^']+)'\)", draw_css)
+    assert sorted(set(sprites)) == ["images/spritesheet-2x.png", "images/spritesheet.png",
+                                    "images/spritesheet.svg"]
+    assert all((VENDOR_DIR / "leaflet.draw@1.0.2" / sprite).is_file() for sprite in sprites)
 
 
 class _CdnPlugin(JSCSSMixin):

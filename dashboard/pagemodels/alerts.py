@@ -3,13 +3,17 @@ shows, the choices of the new-rule form, and the actions (add, remove, mark read
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import polars as pl
+import shapely
 import sqlalchemy as sa
+from shapely.geometry import mapping
 
 from dashboard.alerts.inbox import inbox, mark_read, unread_count
 from dashboard.alerts.rules import (
@@ -19,6 +23,7 @@ from dashboard.alerts.rules import (
     RuleError,
     add_rule,
     list_rules,
+    parse_geofence,
     remove_rule,
     rule_from,
 )
@@ -27,7 +32,10 @@ from dashboard.security.policy import Viewer, may_subscribe, most_restrictive
 from dashboard.settings import ProjectConfig
 
 __all__ = ["CONDITION_HELP", "DEFAULT_WINDOW_DAYS", "AlertsPage", "RuleError", "alerts_page",
-           "create_rule", "delete_rule", "read_alerts", "unread_alerts"]
+           "create_rule", "delete_rule", "geofence_from_drawings", "read_alerts",
+           "unread_alerts"]
+# Drawn vertices are kept to 5 decimals (about a metre): the map's precision, not the mouse's.
+DRAWN_DECIMALS = 5
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class AlertsPage:
     conditions: dict[str, str]  # the conditions this user may subscribe to -> their names
     email_configured: bool
     webhooks_configured: bool
+    geofences: dict[str, dict[str, Any]]  # active rule's name -> its geofence (GeoJSON geometry)
 
 
 def _in_app(url: str) -> str:
@@ -83,7 +92,25 @@ def alerts_page(engine: sa.Engine, config: ProjectConfig, viewer: Viewer) -> Ale
         conditions={key: CONDITION_NAMES[key] for key in ALERT_CONDITIONS
                     if may_subscribe(viewer, key)},
         email_configured=settings.smtp_host is not None,
-        webhooks_configured=bool(settings.webhook_urls))
+        webhooks_configured=bool(settings.webhook_urls),
+        geofences={f"{stored.rule_id} · {stored.rule.name}": json.loads(stored.rule.geofence)
+                   for stored in active if stored.rule.geofence is not None})
+
+
+def geofence_from_drawings(drawings: Sequence[Mapping[str, Any]]) -> str | None:
+    """The geofence text for what was drawn on the map (GeoJSON features, as Leaflet.draw
+    gives them): their polygons as one Polygon or MultiPolygon, vertices rounded to
+    ``DRAWN_DECIMALS``; None when nothing is drawn. Raises ValueError (one line) for a drawing
+    that is no usable area (a self-crossing outline, say)."""
+    polygons = [feature for feature in drawings
+                if (feature.get("geometry") or {}).get("type") in ("Polygon", "MultiPolygon")]
+    if not polygons:
+        return None
+    # Shapes drawn over each other make one area (a MultiPolygon of overlapping parts would
+    # not be valid GeoJSON).
+    area = shapely.union_all([parse_geofence(json.dumps(feature)) for feature in polygons])
+    rounded = shapely.transform(area, lambda points: np.round(points, DRAWN_DECIMALS))
+    return json.dumps(mapping(rounded if rounded.is_valid else area), separators=(",", ":"))
 
 
 def create_rule(engine: sa.Engine, config: ProjectConfig, viewer: Viewer,

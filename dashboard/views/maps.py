@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 from branca.element import MacroElement, Template
-from folium.plugins import FastMarkerCluster, HeatMap
+from folium.plugins import Draw, FastMarkerCluster, HeatMap
 
 from dashboard.geo import state_counties
 from dashboard.geo.places import PLACES_ATTRIBUTION
@@ -212,6 +212,27 @@ class _FocusWithoutScrolling(MacroElement):
     def __init__(self) -> None:
         super().__init__()
         self._name = "FocusWithoutScrolling"
+
+
+class _FitWhenShown(MacroElement):
+    """Fits the map to ``bounds`` once its frame has a size. A map in a tab not yet shown (the
+    Alerts page's Rules) is laid out at zero size, and Leaflet then fits the state at the
+    lowest zoom: the whole world, with the state a dot in it."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        (function (map, bounds) {
+            var fitted = map.getSize().x > 0;
+            new ResizeObserver(function () {
+                map.invalidateSize();
+                if (!fitted && map.getSize().x > 0) { map.fitBounds(bounds); fitted = true; }
+            }).observe(map.getContainer());
+        })({{ this._parent.get_name() }}, {{ this.bounds|tojson }});
+    {% endmacro %}""")
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "FitWhenShown"
+        self.bounds = bounds
 
 
 def _symbol(colour: str, radius: int, label: str) -> str:
@@ -591,6 +612,71 @@ class _PlaceLabels(MacroElement):
                               descending=[False, True])
         self.places = [[round(lat, 4), round(lon, 4), name, int(zoom)] for lat, lon, name, zoom
                        in ordered.select("latitude", "longitude", "name", "min_zoom").iter_rows()]
+
+
+# Drawn geofences and the rules' saved ones: orange, apart from the purples and the hot/cold
+# symbols of the other maps.
+GEOFENCE_COLOUR = "#e66101"
+# Only areas can be geofences: the toolbar offers polygons and rectangles, nothing else.
+GEOFENCE_DRAW_OPTIONS: dict[str, Any] = {
+    "polyline": False, "circle": False, "marker": False, "circlemarker": False,
+    "polygon": {"allowIntersection": False, "showArea": True,
+                "shapeOptions": {"color": GEOFENCE_COLOUR, "weight": 3}},
+    "rectangle": {"shapeOptions": {"color": GEOFENCE_COLOUR, "weight": 3}},
+}
+
+
+def geofence_map(state_postal: str, regions: gpd.GeoDataFrame, places: pl.DataFrame | None,
+                 saved: dict[str, dict[str, Any]]) -> folium.Map:
+    """The state's counties and regions with a drawing toolbar (polygon, rectangle, edit,
+    delete) for an alert rule's geofence; ``saved`` (a rule's name -> its GeoJSON geometry)
+    is drawn dashed, for reference. What is drawn comes back through ``st_folium``'s
+    ``all_drawings``."""
+    shapes = simplified_counties(state_postal)
+    minx, miny, maxx, maxy = shapes.total_bounds
+    bounds = ((miny, minx), (maxy, maxx))
+    folium_map = base_map(bounds)
+    # Wider than the Map page's map (the Alerts page has no sidebar column beside it).
+    folium_map.options["zoom"] = zoom_for_bounds(bounds, width_px=900, height_px=560)
+    folium_map.options["zoom_snap"] = 0.5  # the state fills the map better than whole zooms
+    folium_map.add_child(_FitWhenShown([[miny, minx], [maxy, maxx]]))
+    counties = shapes.copy()
+    counties["county_name"] = [html.escape(str(name)) for name in counties["county_name"]]
+    folium.GeoJson(
+        json.loads(counties.to_json()), name="Counties",
+        style_function=lambda _f: {"color": "#777", "weight": 0.6, "fillColor": "#f4f4f4",
+                                   "fillOpacity": 0.6},
+        tooltip=folium.GeoJsonTooltip(fields=["county_name"], aliases=["County"]),
+    ).add_to(folium_map)
+    named = regions.copy()
+    named["region_name"] = [html.escape(str(name)) for name in named["region_name"]]
+    folium.GeoJson(
+        json.loads(named.to_json()), name="Region boundaries",
+        style_function=lambda _f: {"color": "#1f2d3d", "weight": 2.5, "fillOpacity": 0},
+        interactive=False,
+    ).add_to(folium_map)
+    for name, geometry in saved.items():
+        # Rule names are the user's text: escaped, since Leaflet tooltips render HTML.
+        folium.GeoJson(
+            {"type": "Feature", "geometry": geometry, "properties": {"rule": html.escape(name)}},
+            name=f"Rule: {html.escape(name)}",
+            style_function=lambda _f: {"color": GEOFENCE_COLOUR, "weight": 2,
+                                       "dashArray": "6 4", "fillOpacity": 0.08},
+            tooltip=folium.GeoJsonTooltip(fields=["rule"], aliases=["Your rule"]),
+        ).add_to(folium_map)
+    if places is not None and places.height:
+        folium_map.add_child(_PlaceLabels(places))
+        folium_map.add_child(_Attribution([PLACES_ATTRIBUTION]))
+    rows = [_swatch("#f4f4f4", "County"), _line_swatch("#1f2d3d", "Region boundary")]
+    if saved:
+        rows.append(_line_swatch(GEOFENCE_COLOUR, "Geofence of one of your rules"))
+    note = "Draw with the polygon or rectangle tool, top left; edit or delete below them."
+    folium_map.add_child(_Legend("<b>Geofence</b>" + "".join(rows) + '<div style="max-width:'
+                                 f'190px;color:#444">{html.escape(note)}</div>'))
+    Draw(export=False, position="topleft", draw_options=GEOFENCE_DRAW_OPTIONS,
+         edit_options={"poly": {"allowIntersection": False}}).add_to(folium_map)
+    folium_map.add_child(_FocusWithoutScrolling())
+    return localize_assets(folium_map)
 
 
 def region_outlines(state_postal: str, county_to_region: dict[str, str],

@@ -46,6 +46,10 @@ VENDORED_ASSETS: dict[str, str] = {
         "leaflet.markercluster@1.1.0/MarkerCluster.Default.css",
     "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js":
         "leaflet.heat@0.2.0/leaflet-heat.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.draw/1.0.2/leaflet.draw.js":
+        "leaflet.draw@1.0.2/leaflet.draw.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.draw/1.0.2/leaflet.draw.css":
+        "leaflet.draw@1.0.2/leaflet.draw.css",
 }
 JQUERY_URL = "https://code.jquery.com/jquery-3.7.1.min.js"
 # Every folium.Map declares these for awesome-markers icons (folium.Icon); our maps draw
@@ -249,12 +253,18 @@ def base_map(
 
 _SCRIPT_TAG = re.compile(rf'<script src="{re.escape(LOCAL_ASSET_ROOT)}/([^"]+)"></script>')
 _CSS_TAG = re.compile(rf'<link rel="stylesheet" href="{re.escape(LOCAL_ASSET_ROOT)}/([^"]+)"/>')
-_CSS_URL = re.compile(r"url\((images/[^)]+\.png)\)")
+# Images a vendored stylesheet refers to, quoted (leaflet.draw) or not (leaflet).
+_CSS_URL = re.compile(r"""url\((['"]?)(images/[^)'"]+\.(png|svg))\1\)""")
+_IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 _LEAFLET_JS = "leaflet@1.9.3/leaflet.js"
 
 
 def _png_data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return _data_uri(path, "image/png")
+
+
+def _data_uri(path: Path, media_type: str) -> str:
+    return f"data:{media_type};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _inline_script(relative_path: str) -> str:
@@ -275,7 +285,7 @@ def _inline_script(relative_path: str) -> str:
 def _inline_stylesheet(relative_path: str) -> str:
     path = VENDOR_DIR / relative_path
     css = _CSS_URL.sub(
-        lambda match: f"url({_png_data_uri(path.parent / match[1])})",
+        lambda match: f"url({_data_uri(path.parent / match[2], _IMAGE_TYPES[match[3]])})",
         path.read_text(encoding="utf-8"),
     )
     return f"<style>{css}</style>"
