@@ -177,7 +177,8 @@ INCIDENTS = Table(
         Field("run_id", "integer", "Ingest run that last wrote the row.", computed=True),
     ),
     primary_key=("center_id", "incident_id"),
-    indexes=(("occurred_at",), ("county_fips",), ("category",), ("review_by",)),
+    # run_id: what changed since a run (the alert rules' watermark) is read by it.
+    indexes=(("occurred_at",), ("county_fips",), ("category",), ("review_by",), ("run_id",)),
 )
 
 PRODUCTS = Table(
@@ -210,7 +211,7 @@ PRODUCTS = Table(
         Field("run_id", "integer", "Ingest run that last wrote the row.", computed=True),
     ),
     primary_key=("center_id", "product_id"),
-    indexes=(("published_at",),),
+    indexes=(("published_at",), ("run_id",)),
 )
 
 PRODUCT_COVERAGE = Table(

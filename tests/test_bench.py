@@ -25,6 +25,7 @@ EXPECTED = {
     "briefing_pdf_s", "our_rerun_ms", "pandas_rerun_ms", "pandas_ratio", "page_payload_mb",
     "app_peak_memory_mb", "memory_per_user_mb", "signin_flood_s.one_ip",
     "signin_flood_s.distinct_ips", "ingest_audit_wait_p99_ms", "ingest_append_share",
+    "alerts_after_append_s",
     *(f"page_analytics_ms.{page}" for page in bench_pages()),
     *(f"page_apptest_s.{page}" for page in bench_pages()),
 }

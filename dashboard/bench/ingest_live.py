@@ -1,5 +1,6 @@
 """Live-ingest benchmarks (issue 13): how long audit writes wait while a full ingest runs, and
-how much faster a run is that only appends a few rows to every file feed."""
+how much faster a run is that only appends a few rows to every file feed; with it, what the
+alert rules' evaluation after such a run costs (issue 17)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import polars as pl
 
 from dashboard.ingest.pipeline import run_ingest
 from dashboard.security import audit
-from dashboard.security.accounts import add_user, authenticate
-from dashboard.settings import load_config
+from dashboard.security.accounts import add_user, authenticate, ensure_demo_users, viewer_for
+from dashboard.settings import ProjectConfig, load_config
 from dashboard.store import data_version, open_store
 
 
@@ -119,11 +120,47 @@ def _append_rows(feed: Path, kind: str, id_column: str, fraction: float, tag: st
     return len(appended)
 
 
+# The bench's alert rules: one per condition for the analyst, as a fusion-center analyst would
+# keep them, and the count a partner may subscribe to.
+BENCH_RULES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("analyst", {"name": "Emerging", "condition": "emerging_hotspot"}),
+    ("analyst", {"name": "Anomalies", "condition": "trend_anomaly"}),
+    ("analyst", {"name": "Gaps", "condition": "coverage_gap"}),
+    ("analyst", {"name": "Duplicates", "condition": "near_duplicate"}),
+    ("analyst", {"name": "Surge", "condition": "count_above", "threshold": 500,
+                 "window_days": 7}),
+    ("analyst", {"name": "Anything new", "condition": "new_incident", "window_days": 7}),
+    ("partner", {"name": "Partner surge", "condition": "count_above", "threshold": 500,
+                 "window_days": 28}),
+)
+
+
+def _add_bench_rules(config: ProjectConfig, engine: Any) -> int:
+    from dashboard.alerts.rules import add_rule, rule_from
+
+    ensure_demo_users(engine, config)
+    for username, values in BENCH_RULES:
+        viewer = viewer_for(engine, username, config.settings.security)
+        assert viewer is not None, f"the demo account {username} is missing"
+        add_rule(engine, config, viewer, username, rule_from(values), operator="bench")
+    return len(BENCH_RULES)
+
+
+def _timed_evaluation(config: ProjectConfig, engine: Any) -> tuple[float, Any]:
+    from dashboard.alerts.evaluate import evaluate_alerts
+
+    started = time.perf_counter()
+    report = evaluate_alerts(config, engine)
+    return time.perf_counter() - started, report
+
+
 def measure_append(config_dir: Path | str, store_url: str, fraction: float = 0.01
                    ) -> dict[str, Any]:
     """Time a full load of ``config_dir`` into ``store_url``, then append ``fraction`` new rows
     to each CSV/NDJSON feed (a copy of the config and feeds: the originals are untouched) and
-    time the run that loads them."""
+    time the run that loads them. Alert rules (``BENCH_RULES``) are added after the full load
+    and evaluated as ``ingest`` would: once after it, once after the append, and once more with
+    nothing new."""
     source_dir = Path(config_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="ingest-append-") as scratch:
         # The config's relative feed paths keep working when its parent folder is copied.
@@ -134,6 +171,8 @@ def measure_append(config_dir: Path | str, store_url: str, fraction: float = 0.0
         started = time.perf_counter()
         full = run_ingest(config, engine)
         full_seconds = time.perf_counter() - started
+        rules = _add_bench_rules(config, engine)
+        first_evaluation, _ = _timed_evaluation(config, engine)
         appended = 0
         for center in config.centers:
             for source in center.sources:
@@ -147,6 +186,8 @@ def measure_append(config_dir: Path | str, store_url: str, fraction: float = 0.0
         started = time.perf_counter()
         append = run_ingest(config, engine)
         append_seconds = time.perf_counter() - started
+        after_append, evaluated = _timed_evaluation(config, engine)
+        nothing_new, idle = _timed_evaluation(config, engine)
         engine.dispose()
     return {"full_seconds": full_seconds, "append_seconds": append_seconds,
             "rows_appended": appended,
@@ -154,4 +195,10 @@ def measure_append(config_dir: Path | str, store_url: str, fraction: float = 0.0
             "full_rows_read": sum(s.rows_read for s in full.sources),
             "failed_sources": [f"{s.center_id}/{s.source_name}" for s in
                                full.failed + append.failed],
-            "speedup": full_seconds / append_seconds if append_seconds else None}
+            "speedup": full_seconds / append_seconds if append_seconds else None,
+            "alert_rules": rules, "alerts_first_seconds": first_evaluation,
+            "alerts_after_append_seconds": after_append,
+            "alerts_after_append_evaluated": len(evaluated.evaluated),
+            "alerts_after_append_fired": len(evaluated.fired),
+            "alerts_nothing_new_seconds": nothing_new,
+            "alerts_nothing_new_skipped": len(idle.skipped)}

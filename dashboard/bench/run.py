@@ -307,6 +307,14 @@ def _measure_live_ingest(config_dir: Path, store_url: str, work: Path, progress:
                     value=100 * append["append_seconds"] / append["full_seconds"],
                     note=f"{append['rows_appended']:,} rows appended: "
                     f"{append['append_seconds']:.1f} s against {append['full_seconds']:.1f} s"),
+        Measurement("alerts_after_append_s", "Alert rules' evaluation after the 1 % append",
+                    "s", value=append["alerts_after_append_seconds"],
+                    note=f"{append['alert_rules']} rules (one per condition, and a partner's); "
+                    f"{append['alerts_after_append_evaluated']} evaluated, "
+                    f"{append['alerts_after_append_fired']} alert(s) fired; first evaluation "
+                    f"after the full load {append['alerts_first_seconds']:.1f} s; with nothing "
+                    f"new {1000 * append['alerts_nothing_new_seconds']:.0f} ms "
+                    f"({append['alerts_nothing_new_skipped']} skipped)"),
     ]
 
 
