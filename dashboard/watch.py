@@ -48,7 +48,8 @@ from dashboard.settings import ProjectConfig
 log = logging.getLogger("threat_picture.watch")
 
 SourceKey = tuple[str, str]  # (center id, source name)
-FILE_KINDS = frozenset({"csv", "ndjson", "json", "parquet", "excel", "stix"})
+FILE_KINDS = frozenset({"csv", "ndjson", "json", "parquet", "excel", "stix", "nibrs", "eido",
+                        "isesar"})
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 EVERY = re.compile(r"every\s+(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
 FIRST_BACKOFF_MAX_SECONDS = 60.0

@@ -94,4 +94,4 @@ def connector_for(kind: str) -> Connector:
 
 
 # Importing the modules registers the built-in connectors.
-from data_sources import files, sql, stix  # noqa: E402, F401
+from data_sources import eido, files, isesar, nibrs, sql, stix  # noqa: E402, F401
