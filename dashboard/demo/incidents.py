@@ -42,13 +42,13 @@ CATEGORY_SECTORS: dict[str, tuple[float, tuple[str, ...]]] = {
     "violent_crime": (0.35, ("COMM", "FIN", "TRANS", "EDU", "HLTH")),
     "narcotics": (0.25, ("TRANS", "COMM", "AGRI")),
     "gangs": (0.3, ("COMM", "EDU", "TRANS")),
-    "sar_analysis": (0.95, ("GVTBLDG", "TRANS", "ENRG", "COMM", "RELIG", "CHEM", "WATER", "EDU")),
-    "cybercrime": (1.0, ("IT", "FIN", "HLTH", "GVTBLDG", "EDU", "COMMS", "WATER")),
-    "critical_infrastructure": (1.0, ("ENRG", "WATER", "COMMS", "TRANS", "DAMS", "CHEM")),
+    "sar_analysis": (0.95, ("GVTBLDG", "TRANS", "ENRG", "COMM", "CULTR", "CHEM", "WATR", "EDU")),
+    "cybercrime": (1.0, ("IT", "FIN", "HLTH", "GVTBLDG", "EDU", "TELCM", "WATR")),
+    "critical_infrastructure": (1.0, ("ENRG", "WATR", "TELCM", "TRANS", "DAMS", "CHEM")),
     "officer_safety": (0.3, ("EMRG", "CORR", "GVTBLDG")),
     "human_trafficking": (0.4, ("AGRI", "COMM")),
-    "homegrown_violent_extremism": (0.8, ("GVTBLDG", "RELIG", "EDU", "COMM", "ENRG")),
-    "counterterrorism": (0.9, ("TRANS", "GVTBLDG", "COMM", "RELIG", "EDU")),
+    "homegrown_violent_extremism": (0.8, ("GVTBLDG", "CULTR", "EDU", "COMM", "ENRG")),
+    "counterterrorism": (0.9, ("TRANS", "GVTBLDG", "COMM", "CULTR", "EDU")),
 }
 SAR_BEHAVIOR_WEIGHTS = {
     "SURVL": 20, "PHOTO": 18, "ELICIT": 10, "TESTSEC": 10, "INTRSN": 8, "THREAT": 7,
