@@ -271,8 +271,9 @@ def test_unknown_option_key_is_rejected(kind: str) -> None:
 
 
 def test_unknown_connector_kind_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match=r"unknown connector kind 'xml' \(known: csv, excel, "
-                                       r"json, ndjson, parquet, sql, stix\)"):
+    with pytest.raises(KeyError, match=r"unknown connector kind 'xml' \(known: csv, eido, "
+                                       r"excel, isesar, json, ndjson, nibrs, parquet, sql, "
+                                       r"stix\)"):
         connector_for("xml")
 
 
