@@ -285,6 +285,28 @@ def audited_download(context: PageContext, label: str, data: bytes | str, file_n
         kwargs={"page": key, "rows": rows, "detail": {"file": file_name}})
 
 
+def stix_download(context: PageContext, filters: Filters, page: str, key: str) -> None:
+    """A STIX 2.1 bundle of the products and the counts of the view (as the viewer's class
+    receives them, with TLP 2.0 markings; ``threat-picture export stix`` writes the same),
+    built when the button is clicked and recorded in the audit trail then."""
+    from dashboard.exchange.stix import audited_stix_export
+
+    data, username = context_data(context), context.viewer.username
+    file_name = f"threat-picture_{page}_{context.today}.stix.json"
+
+    def bundle() -> bytes:
+        content, _ = audited_stix_export(
+            engine(context.store_url), username, context.config, data, filters, context.today,
+            clock.now(), page=page, file_name=file_name)
+        return content
+
+    st.download_button(
+        "STIX 2.1 bundle", bundle, file_name=file_name, mime="application/stix+json", key=key,
+        icon=":material/share:",
+        help="The products and the counts of this view as a STIX 2.1 bundle with TLP 2.0 "
+        "markings, for partners' threat-intelligence platforms; what you may receive only.")
+
+
 # --- sign-in -----------------------------------------------------------------------------------
 
 

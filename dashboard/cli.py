@@ -448,8 +448,7 @@ def export_stix(
     from datetime import date
     from zoneinfo import ZoneInfo
 
-    from dashboard.analytics.filters import to_query_params
-    from dashboard.exchange.stix import stix_export
+    from dashboard.exchange.stix import audited_stix_export
     from dashboard.frames import load_picture_frames
     from dashboard.security.audience import view_data
 
@@ -464,17 +463,13 @@ def export_stix(
     frames = load_picture_frames(engine, timezone)
     data = view_data(frames, visibility_class(viewer, frames.red_recipients),
                      project.settings.security.partner_min_count, today, timezone)
-    export = stix_export(project, data, filters, today, datetime.now(UTC))
+    content, export = audited_stix_export(engine, viewer.username, project, data, filters,
+                                          today, datetime.now(UTC), page="export stix",
+                                          file_name=out.name)
     try:
-        out.write_text(json.dumps(export.bundle, indent=2, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+        out.write_bytes(content)
     except OSError as error:
         fail(f"--out: cannot write {out}: {error.strerror or error}")
-    audit.record(engine, viewer.username, "download", page="export stix",
-                 rows=export.products + export.cells,
-                 detail={"file": out.name, "format": "stix-2.1", "marking": export.marking,
-                         "filters": to_query_params(filters), "products": export.products,
-                         "cells": export.cells, "data_version": frames.data_version})
     console.print(f"{export.marking} STIX 2.1 bundle written to {out}: {export.products:,} "
                   f"products, {export.cells:,} county x category counts "
                   f"({export.incidents:,} incidents).", highlight=False, soft_wrap=True)

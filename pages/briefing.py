@@ -39,6 +39,7 @@ from page_glue import (
     health_frames,
     load_context,
     render_marking_banner,
+    stix_download,
 )
 
 PRODUCED_KEY = "briefing_produced"
@@ -115,7 +116,7 @@ except BriefingError as error:
     st.error(str(error))
     st.stop()
 
-produce_column, download_column = st.columns([2, 5])
+produce_column, download_column, stix_column = st.columns([2, 4, 2])
 clicked = produce_column.button(
     f"Produce {file_format.upper()}", type="primary", key="briefing_produce",
     icon=":material/description:", disabled=not purpose.strip(),
@@ -141,6 +142,9 @@ with download_column:
                          made["counts"]["incidents_drawn_on"]
                          + made["counts"]["products_drawn_on"], "briefing_download",
                          mime=MIME_TYPES[made["format"]])
+
+with stix_column:
+    stix_download(context, chosen, "briefing", "briefing_stix")
 
 st.subheader("Preview")
 render_marking_banner(st, briefing.marking)

@@ -25,6 +25,7 @@ from page_glue import (
     load_context,
     page_model,
     request_filter_change,
+    stix_download,
 )
 
 CHART_CONFIG = {"displaylogo": False}
@@ -139,8 +140,12 @@ else:
                 "current_products": "Current products", "needed_products": "Needed",
             },
         )
-csv_download("Download every cell (CSV)", figures.cells, f"coverage_cells_{level}",
-             "coverage_cells_csv")
+cells_column, stix_column = st.columns([1, 1])
+with cells_column:
+    csv_download("Download every cell (CSV)", figures.cells, f"coverage_cells_{level}",
+                 "coverage_cells_csv")
+with stix_column:
+    stix_download(context, filters, "coverage", "coverage_stix")
 
 st.subheader("Redundancy")
 duplicates_total = int(figures.duplicate_pairs["duplicates"].sum())

@@ -66,3 +66,32 @@ def test_coverage_page_shows_gaps_clusters_and_narrows_on_a_click(
     assert "regions=" in page.url  # type: ignore[attr-defined]
     assert _metric(page, "Active cells").endswith("/1")
     assert_stayed_home(requests, dialogs)
+
+
+def test_the_coverage_page_downloads_the_view_as_a_valid_stix_bundle(
+        served_demo: str, browser_page: tuple[object, list[str], list[str]]) -> None:
+    """Issue 16, item 2: the button builds the bundle on the click, as the analyst receives the
+    view (TLP 2.0 markings; the products of the period and the counts), and the bundle passes
+    the OASIS validator."""
+    import json
+
+    from stix2validator import ValidationOptions, validate_string
+
+    page, requests, dialogs = browser_page
+    open_page(page, served_demo, "/coverage?period=28d", heading=HEADING)
+    button = page.get_by_role("button", name="STIX 2.1 bundle")  # type: ignore[attr-defined]
+    button.wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as download:  # type: ignore[attr-defined]
+        button.click()
+    assert download.value.suggested_filename.startswith("threat-picture_coverage_")
+    text = open(download.value.path(), encoding="utf-8").read()
+    bundle = json.loads(text)
+    assert bundle["type"] == "bundle"
+    types = [obj["type"] for obj in bundle["objects"]]
+    assert types.count("note") == 1 and types.count("report") >= 1
+    tlp = {obj["extensions"]["extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"]
+           ["tlp_2_0"] for obj in bundle["objects"] if obj["type"] == "marking-definition"}
+    assert tlp and tlp <= {"clear", "green", "amber", "amber+strict"}  # no RED for an analyst
+    result = validate_string(text, ValidationOptions(version="2.1", strict=False))
+    assert result.is_valid, [error.message for error in result.errors]
+    assert_stayed_home(requests, dialogs)

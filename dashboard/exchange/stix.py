@@ -37,11 +37,13 @@ from functools import cache
 from typing import Any
 
 import polars as pl
+import sqlalchemy as sa
 import stix2
 
 from dashboard.analytics.filters import Filters, incident_filter, period_of, to_query_params
 from dashboard.analytics.picture import filtered_products
 from dashboard.geo import state_counties
+from dashboard.security import audit
 from dashboard.security.audience import ViewData
 from dashboard.security.policy import most_restrictive
 from dashboard.settings import ProjectConfig
@@ -273,3 +275,18 @@ def stix_export(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
     return StixExport(bundle, products=len(reports), cells=cells.height,
                       incidents=int(cells["incidents"].sum()), marking=most_restrictive(markings))
+
+
+def audited_stix_export(engine: sa.Engine, username: str, config: ProjectConfig,
+                        data: ViewData, filters: Filters, today: date, now: datetime, *,
+                        page: str, file_name: str) -> tuple[bytes, StixExport]:
+    """The bundle as the file's bytes (UTF-8 JSON), recorded in the audit trail as a download
+    by ``username`` from ``page`` (the command line or a page's button), with its marking, the
+    filters and what it holds."""
+    export = stix_export(config, data, filters, today, now)
+    audit.record(engine, username, "download", page=page, rows=export.products + export.cells,
+                 detail={"file": file_name, "format": "stix-2.1", "marking": export.marking,
+                         "filters": to_query_params(filters), "products": export.products,
+                         "cells": export.cells, "data_version": data.base.data_version})
+    text = json.dumps(export.bundle, indent=2, ensure_ascii=False) + "\n"
+    return text.encode("utf-8"), export
