@@ -428,6 +428,10 @@ export_app = typer.Typer(help="Exchange formats: `export stix` writes a STIX 2.1
                          no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
+from dashboard.exchange.commands import exchange_app  # noqa: E402 (it imports this module late)
+
+app.add_typer(exchange_app, name="exchange")
+
 
 @export_app.command("stix")
 @with_filter_options()

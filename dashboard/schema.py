@@ -337,7 +337,8 @@ AUDIT_LOG = Table(
         Field("action", "text", "sign_in, sign_in_failed, sign_out, session_expired, "
               "page_view, download, briefing, analyze, purge, revalidate, user_admin, "
               "alert_rule (a subscription added or removed), alert (alerts delivered, or an "
-              "evaluation that failed).", required=True),
+              "evaluation that failed), exchange (a network bundle exported, or an import "
+              "accepted or rejected).", required=True),
         Field("page", "text", "Page or command."),
         Field("detail", "text", "Filters, file name, purpose (JSON)."),
         Field("rows", "integer", "Rows released (downloads, briefings).", minimum=0),
@@ -466,12 +467,92 @@ ALERTS = Table(
     unique=(("rule_id", "event_key"),),
 )
 
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+STATE_POSTAL = r"^[A-Z]{2}$"
+BUNDLE_STATUSES = ("accepted", "rejected")
+
+# The national network (README: The national network): what other states' signed bundles
+# brought in. Dates are ISO text: a bundle's dates are calendar days, no time zone to carry.
+NETWORK_BUNDLES = Table(
+    "network_bundles",
+    "Every attempt to import a network bundle, accepted or rejected (with why), and what an "
+    "accepted one held.",
+    (
+        Field("bundle_id", "integer", "Row id.", required=True, autoincrement=True),
+        Field("received_at", "datetime", "When the import was attempted, UTC.", required=True),
+        Field("received_by", "text", "Who imported it (operator).", True, max_length=100),
+        Field("file_name", "text", "Name of the file imported.", True, max_length=300),
+        Field("status", "text", "accepted or rejected.", required=True),
+        Field("reason", "text", "Why a bundle was rejected (one line); empty when accepted.",
+              max_length=2000),
+        Field("sending_state", "text", "Postal code of the state that sent it (empty when the "
+              "file did not say).", pattern=STATE_POSTAL),
+        Field("key_id", "text", "SHA-256 fingerprint of the public key it names.",
+              max_length=100),
+        Field("period_start", "text", "First day of its period (ISO date).", pattern=ISO_DATE),
+        Field("period_end", "text", "Last day of its period (ISO date, a Sunday).",
+              pattern=ISO_DATE),
+        Field("marking", "text", "TLP marking it carries.", vocabulary="tlp"),
+        Field("created_at", "datetime", "When the sender made it, UTC."),
+        Field("expires_at", "datetime", "After this a receiver rejects it, UTC."),
+        Field("cells", "integer", "County x week x category x SAR behaviour counts it held.",
+              minimum=0),
+        Field("incidents", "integer", "Sum of those counts.", minimum=0),
+        Field("content_hash", "text", "SHA-256 of the file's bytes.", max_length=64),
+    ),
+    primary_key=("bundle_id",),
+    indexes=(("sending_state", "period_end"),),
+)
+
+NETWORK_COUNTS = Table(
+    "network_counts",
+    "Released incident counts other states sent: the latest accepted bundle's figures for "
+    "each of a state's weeks (counts under the sender's k never leave it).",
+    (
+        Field("count_id", "integer", "Row id.", required=True, autoincrement=True),
+        Field("sending_state", "text", "Postal code of the state.", True, STATE_POSTAL),
+        Field("county_fips", "text", "County of that state.", True, FIPS),
+        Field("week_end", "text", "The week's Sunday (weeks run Monday to Sunday; ISO date).",
+              True, ISO_DATE),
+        Field("category", "text", "Threat category (the sender's taxonomy key).", True,
+              pattern=IDENTIFIER),
+        Field("sar_behavior", "text", "ISE-SAR behaviour code; empty for incidents that are "
+              "not SARs (or SARs without one)."),
+        Field("count", "integer", "Incidents, cross-center duplicates once.", True, minimum=1),
+        Field("bundle_id", "integer", "The network_bundles row it came in.", required=True),
+    ),
+    # A row id, not the cell: sar_behavior is null for non-SARs. An import replaces a state's
+    # weeks whole, so a cell is never stored twice.
+    primary_key=("count_id",),
+    indexes=(("sending_state", "week_end"), ("bundle_id",)),
+)
+
+NETWORK_COVERAGE = Table(
+    "network_coverage",
+    "Whether another state had a current analytic product on each topic and area at the end "
+    "of a bundle's period.",
+    (
+        Field("sending_state", "text", "Postal code of the state.", True, STATE_POSTAL),
+        Field("scope", "text", "county or region.", True, vocabulary="coverage_scopes"),
+        Field("area_id", "text", "County FIPS or the sender's region id.", required=True),
+        Field("area_name", "text", "County or region name.", max_length=200),
+        Field("topic", "text", "Threat category (the sender's taxonomy key).", True,
+              pattern=IDENTIFIER),
+        Field("covered", "boolean", "A current product covers it.", required=True),
+        Field("as_of", "text", "The day coverage was judged on: the period's end (ISO date).",
+              True, ISO_DATE),
+        Field("bundle_id", "integer", "The network_bundles row it came in.", required=True),
+    ),
+    primary_key=("sending_state", "scope", "area_id", "topic"),
+    indexes=(("bundle_id",),),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
         CENTERS, CENTER_AOR, REGIONS, INCIDENTS, PRODUCTS, PRODUCT_COVERAGE, INCIDENT_LINKS,
         QUARANTINE, INGEST_RUNS, USERS, AUDIT_LOG, PURGE_LOG, DISSEMINATIONS, ALERT_RULES,
-        ALERTS,
+        ALERTS, NETWORK_BUNDLES, NETWORK_COUNTS, NETWORK_COVERAGE,
     )
 }
 FEED_TABLES = ("incidents", "products")

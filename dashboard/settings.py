@@ -14,7 +14,7 @@ import tomllib
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    StringConstraints,
     ValidationError,
     field_validator,
 )
@@ -200,6 +201,26 @@ class AlertSettings(Strict):
         return value
 
 
+StatePostal = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class ExchangeSettings(Strict):
+    """The national network's signed bundles of released aggregates (README: The national
+    network). Key files are PEM, relative to the config folder; a private key never goes in
+    git."""
+
+    signing_key: str | None = Field(
+        None, description="Ed25519 private key (PEM) this state signs its bundles with, made "
+        "by `threat-picture exchange keygen` (None: this deployment exports no bundle).")
+    bundle_days_valid: int = Field(
+        30, ge=1, le=366, description="Days an exported bundle is valid: a receiver rejects it "
+        "after that.")
+    trusted_keys: dict[StatePostal, tuple[str, ...]] = Field(
+        default_factory=dict, description="State postal code -> Ed25519 public keys (PEM "
+        "files) whose bundles this deployment accepts as that state's; a bundle signed by any "
+        "other key is rejected.")
+
+
 Role = Literal["admin", "leadership", "analyst", "partner"]
 DEFAULT_ROLE_CEILINGS: dict[Role, Tlp] = {"admin": "TLP:RED", "leadership": "TLP:RED",
                                           "analyst": "TLP:RED", "partner": "TLP:GREEN"}
@@ -290,6 +311,9 @@ class Settings(Strict):
         default_factory=BriefingSettings, description="Marked briefing snapshots (PDF, HTML).")
     alerts: AlertSettings = Field(
         default_factory=AlertSettings, description="Alert delivery: SMTP relay, webhooks.")
+    exchange: ExchangeSettings = Field(
+        default_factory=ExchangeSettings, description="The national network: signing and "
+        "trusted keys of exchanged bundles.")
 
     @field_validator("timezone")
     @classmethod
@@ -565,6 +589,7 @@ def _cross_check(config: ProjectConfig, paths: dict[str, Path]) -> None:
     if missing:
         raise ConfigError(f"{regions_path}: regions: counties in no region: {', '.join(missing)}")
 
+    _check_exchange_keys(config, paths["settings.toml"])
     vocabularies = config.vocabularies()
     center_ids: set[str] = set()
     for center in config.centers:
@@ -585,6 +610,23 @@ def _cross_check(config: ProjectConfig, paths: dict[str, Path]) -> None:
                 raise ConfigError(f"{source_where}.name: duplicate source name")
             source_names.add(source.name)
             _check_source(source, source_where, vocabularies, CONNECTORS)
+
+
+def _check_exchange_keys(config: ProjectConfig, settings_path: Path) -> None:
+    """Every key file [exchange] names exists, and every trusted state is a state."""
+    from dashboard.geo import known_state_postals
+
+    exchange = config.settings.exchange
+    named = [("exchange.signing_key", exchange.signing_key)] if exchange.signing_key else []
+    for state, key_paths in exchange.trusted_keys.items():
+        if state not in known_state_postals():
+            raise ConfigError(f"{settings_path}: exchange.trusted_keys.{state}: unknown state "
+                              "postal code")
+        named += [(f"exchange.trusted_keys.{state}", key_path) for key_path in key_paths]
+    for key, key_path in named:
+        if not (config.config_dir / key_path).is_file():
+            raise ConfigError(f"{settings_path}: {key}: no file {key_path!r} in the config "
+                              "folder")
 
 
 def _check_source(source: Source, where: str, vocabularies: dict[str, frozenset[str]],
@@ -630,6 +672,7 @@ CONFIG_REFERENCE_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("settings.toml [security.oidc]", OidcSettings),
     ("settings.toml [briefing]", BriefingSettings),
     ("settings.toml [alerts]", AlertSettings),
+    ("settings.toml [exchange]", ExchangeSettings),
     ("taxonomy.toml", Taxonomy),
     ("taxonomy.toml [categories.KEY]", Category),
     ("regions.toml [[regions]]", Region),

@@ -27,7 +27,7 @@ CONFIG_MISTAKES = {
     "unknown connector kind": (
         "centers.toml", RIFC_INCIDENTS_KIND, RIFC_INCIDENTS_KIND.replace('"csv"', '"xml"'),
         "centers['rifc'].sources['incidents'].kind: unknown connector kind 'xml' "
-        "(known: csv, excel, json, ndjson, parquet, sql, stix)"),
+        "(known: csv, eido, excel, isesar, json, ndjson, nibrs, parquet, sql, stix)"),
     "typo in a source key": (
         "centers.toml", 'list_delimiter = ";"', 'list_delimeter = ";"',
         "centers['prov'].sources['products'].list_delimeter: Extra inputs are not permitted"),

@@ -19,11 +19,14 @@ table, tooltip, download, briefing and `analyze` output is computed from what th
   sector (those would split the partition further).
 
 The release is materialised as rows, one per released incident, dated the Sunday of its week,
-so the same analytics code serves every class.
+so the same analytics code serves every class. The national exchange
+(:mod:`dashboard.exchange.network`) releases by the same rule and k in its own, finer
+partition (:func:`release_cells` with its keys).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -54,7 +57,8 @@ def last_released_day(today: date) -> date:
 class PartnerRelease:
     """The cells a partner class receives: released cells as rows, withheld cells as keys."""
 
-    # RELEASE_KEYS, occurred_date (the week's Sunday) and is_duplicate (False): one row a cell.
+    # The partition's keys (RELEASE_KEYS unless asked otherwise), occurred_date (the week's
+    # Sunday) and is_duplicate (False): one row a cell.
     withheld: pl.DataFrame
     through: date  # the last day released (a Sunday)
     min_count: int
@@ -120,22 +124,33 @@ def view_data(base: PictureFrames, visibility: VisibilityClass, min_count: int, 
     return ViewData(visibility, replace(base, incidents=rows), None, product_mask, release)
 
 
-def partner_release(incidents: pl.DataFrame, min_count: int, through: date,
-                    timezone: str) -> tuple[pl.DataFrame, PartnerRelease]:
-    """Released cells as rows shaped like ``incidents`` (one per incident, at its week's
-    Sunday, nothing but the partition's keys and the cell's marking), and the release."""
+def release_cells(incidents: pl.DataFrame, min_count: int, through: date,
+                  keys: Sequence[str] = RELEASE_KEYS) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The partition ``keys`` x complete week (``occurred_date``: its Sunday) of the
+    incidents up to ``through``, duplicates once: (released cells with ``count`` and
+    ``tlp_rank``, withheld cells as keys). A cell of 1 to ``min_count`` - 1 incidents is
+    withheld; what is computed from the released cells alone carries nothing of it."""
     rank = {marking: position for position, marking in enumerate(TLP_RANK)}
     cells = incidents.lazy().filter(
         ~pl.col("is_duplicate") & (pl.col("occurred_date") <= through)
-    ).group_by(*RELEASE_KEYS, week_ending(pl.col("occurred_date")).alias("occurred_date")).agg(
+    ).group_by(*keys, week_ending(pl.col("occurred_date")).alias("occurred_date")).agg(
         pl.len().alias("count"),
         # The cell's marking: the most restrictive of its incidents (for the banner).
         pl.col("tlp").replace_strict(rank, default=0, return_dtype=pl.Int32).max()
         .alias("tlp_rank"),
     ).collect()
     released = cells.filter(pl.col("count") >= min_count)
-    withheld = cells.filter(pl.col("count") < min_count).select(
-        *RELEASE_KEYS, "occurred_date", pl.lit(False).alias("is_duplicate"))
+    withheld = cells.filter(pl.col("count") < min_count).select(*keys, "occurred_date")
+    return released, withheld
+
+
+def partner_release(incidents: pl.DataFrame, min_count: int, through: date, timezone: str,
+                    keys: Sequence[str] = RELEASE_KEYS) -> tuple[pl.DataFrame, PartnerRelease]:
+    """Released cells of the partition ``keys`` x week as rows shaped like ``incidents`` (one
+    per incident, at its week's Sunday, nothing but the partition's keys and the cell's
+    marking), and the release."""
+    released, withheld_keys = release_cells(incidents, min_count, through, keys)
+    withheld = withheld_keys.with_columns(pl.lit(False).alias("is_duplicate"))
     markings = list(TLP_RANK)
     expanded = released.with_columns(pl.int_ranges(0, pl.col("count")).alias("_each")).explode(
         "_each")

@@ -17,7 +17,8 @@ from dashboard.store import operations_engine
 from dashboard.store import table as sql_table
 
 ACTIONS = ("sign_in", "sign_in_failed", "sign_out", "session_expired", "page_view", "download",
-           "briefing", "analyze", "purge", "revalidate", "user_admin", "alert_rule", "alert")
+           "briefing", "analyze", "purge", "revalidate", "user_admin", "alert_rule", "alert",
+           "exchange")
 
 
 def record(engine: sa.Engine | sa.Connection, username: str, action: str, *,
