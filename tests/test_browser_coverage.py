@@ -5,6 +5,7 @@ click on a heat-map cell narrows the shared filters, and nothing leaves 127.0.0.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_the_coverage_page_downloads_the_view_as_a_valid_stix_bundle(
     with page.expect_download(timeout=60_000) as download:  # type: ignore[attr-defined]
         button.click()
     assert download.value.suggested_filename.startswith("threat-picture_coverage_")
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     bundle = json.loads(text)
     assert bundle["type"] == "bundle"
     types = [obj["type"] for obj in bundle["objects"]]
