@@ -116,17 +116,18 @@ def health_frames(store_url: str, version: int) -> HealthFrames:
 
 
 @st.cache_resource(show_spinner="Loading the statewide picture...", max_entries=2)
-def picture_frames(store_url: str, version: int, timezone: str) -> PictureFrames:
+def picture_frames(store_url: str, version: int, timezone: str,
+                   network: bool = False) -> PictureFrames:
     # cache_resource, not cache_data: the frames are shared read-only by every session and
     # rerun without being copied (a million rows would otherwise be unpickled per rerun).
-    return load_picture_frames(engine(store_url), timezone)
+    return load_picture_frames(engine(store_url), timezone, network)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _view_data(store_url: str, version: int, timezone: str, visibility: VisibilityClass,
-               min_count: int, today: date) -> ViewData:
-    return view_data(picture_frames(store_url, version, timezone), visibility, min_count, today,
-                     timezone)
+               min_count: int, today: date, network: bool) -> ViewData:
+    return view_data(picture_frames(store_url, version, timezone, network), visibility,
+                     min_count, today, timezone)
 
 
 def load_deployment() -> tuple[ProjectConfig, str]:
@@ -151,7 +152,7 @@ def load_context() -> PageContext:
     assert viewer is not None
     version = _data_version(store_url)
     timezone = config.settings.timezone
-    red = picture_frames(store_url, version, timezone).red_recipients
+    red = picture_frames(store_url, version, timezone, config.settings.network).red_recipients
     return PageContext(config=config, store_url=store_url, data_version=version, viewer=viewer,
                        visibility=visibility_class(viewer, red),
                        today=datetime.now(ZoneInfo(timezone)).date())
@@ -163,7 +164,7 @@ def context_data(context: PageContext) -> ViewData:
     config = context.config
     return _view_data(context.store_url, context.data_version, config.settings.timezone,
                       context.visibility, config.settings.security.partner_min_count,
-                      context.today)
+                      context.today, config.settings.network)
 
 
 @st.cache_data(max_entries=128, show_spinner="Computing...")

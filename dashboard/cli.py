@@ -195,10 +195,19 @@ def demo(
     incidents: Annotated[int, typer.Option("--incidents", min=100, help="Incidents in all.")]
     = 200_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+    network: Annotated[str | None, typer.Option(
+        "--network", help="Instead: a network demo of two or three neighbouring states, "
+        "comma-separated (e.g. ID,OR,WA): each state's deployment is generated and loaded, "
+        "exports its signed bundle, and a network deployment in OUT/network imports them. "
+        "--incidents is then per state.")] = None,
 ) -> None:
-    """Write synthetic feeds for several centers of a real state, with config and ground truth."""
+    """Write synthetic feeds for several centers of a real state, with config and ground truth
+    (or, with --network, several states' deployments and a network deployment over them)."""
     from dashboard.geo import known_state_postals
 
+    if network is not None:
+        _network_demo(out, [part.strip() for part in network.split(",")], incidents, seed)
+        return
     if state.upper() not in known_state_postals():
         fail(f"--state: unknown state postal code {state!r}")
     from dashboard.demo import generate
@@ -211,6 +220,23 @@ def demo(
                   f"{counts['incidents_total']:,} incidents, {counts['products_total']:,} "
                   f"products, {len(truth['bad_rows'])} planted bad rows. "
                   f"Next: threat-picture ingest --config {out / 'config'}")
+
+
+def _network_demo(out: Path, states: list[str], incidents: int, seed: int) -> None:
+    from dashboard.demo.network import generate_network
+
+    try:
+        with progress_bar("Generating the network demo") as update:
+            made = generate_network(out, states, incidents=incidents, seed=seed,
+                                    progress=update)
+    except ValueError as error:
+        fail(f"--network: {error}")
+    released = "; ".join(f"{state} {figures['incidents']:,} incidents in {figures['cells']:,} "
+                         "released cells" for state, figures in made["states"].items())
+    console.print(f"SYNTHETIC network demo written to {out}: {released} "
+                  f"({made['period'][0]} to {made['period'][1]}). Next: threat-picture serve "
+                  f"--config {made['config']} --store {made['store']}", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()
@@ -345,7 +371,7 @@ def analyze(
     if not may_produce_briefing(viewer):
         fail(f"user {viewer.username!r} is a partner: partners see aggregates in the app only")
     timezone = project.settings.timezone
-    frames = visible_frames(viewer, load_picture_frames(engine, timezone))
+    frames = visible_frames(viewer, load_picture_frames(engine, timezone, project.settings.network))
     today = datetime.now(ZoneInfo(timezone)).date()
     report = analysis_report(frames, project, filters, today,
                              visibility_class(viewer, frames.red_recipients))
@@ -464,7 +490,7 @@ def export_stix(
     except ValueError:
         fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)")
     viewer = _viewer(engine, project, user)
-    frames = load_picture_frames(engine, timezone)
+    frames = load_picture_frames(engine, timezone, project.settings.network)
     data = view_data(frames, visibility_class(viewer, frames.red_recipients),
                      project.settings.security.partner_min_count, today, timezone)
     content, export = audited_stix_export(engine, viewer.username, project, data, filters,

@@ -241,11 +241,66 @@ PICTURE_TABLES: dict[str, Sequence[str] | None] = {
 }
 
 
-def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
+# A network deployment's picture: the network tables, read with the canonical ones.
+NETWORK_TABLES = ("network_counts", "network_coverage", "network_bundles")
+# The product type of a member state's coverage, as a product (a network's taxonomy names it).
+NETWORK_COVERAGE_TYPE = "network_coverage"
+
+
+def network_rows(tables: Mapping[str, Any], incidents: pl.Schema, products: pl.Schema,
+                 timezone: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """A network deployment's imported aggregates as rows the pages read, as the partner
+    release is (``dashboard.security.audience``): each count as that many incidents of its
+    sending state (``center_id``: its postal code in lower case), at noon local on its week's
+    Sunday, with nothing but the cell's keys and its bundle's marking; each state's covered
+    (county, topic) cells as one product per topic covering those counties, published on the
+    day coverage was judged. Returns (incidents, products, product_coverage)."""
+    counts = tables["network_counts"].join(
+        tables["network_bundles"].select("bundle_id", "marking"), on="bundle_id", how="left")
+    expanded = counts.with_columns(pl.int_ranges(0, pl.col("count")).alias("_each")).explode(
+        "_each")
+    state = pl.col("sending_state")
+    rows = expanded.select(
+        state.str.to_lowercase().alias("center_id"),
+        pl.concat_str([state, "week_end", "county_fips", "category",
+                       pl.col("sar_behavior").fill_null("-"), pl.col("_each").cast(pl.String)],
+                      separator="-").alias("incident_id"),
+        pl.col("week_end").str.to_date().cast(pl.Datetime("us")).dt.offset_by("12h")
+        .dt.replace_time_zone(timezone).dt.convert_time_zone("UTC").alias("occurred_at"),
+        "county_fips", "category", "sar_behavior", pl.col("marking").alias("tlp"))
+    network_incidents = rows.select([
+        (pl.col(name) if name in rows.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in incidents.items()])
+    covered = tables["network_coverage"].filter(
+        pl.col("covered") & (pl.col("scope") == "county"))
+    product_keys = [state.str.to_lowercase().alias("center_id"),
+                    pl.concat_str([pl.lit("coverage"), state, "topic"], separator="-")
+                    .alias("product_id")]
+    by_topic = covered.group_by("sending_state", "topic").agg(pl.col("as_of").max())
+    built = by_topic.select(
+        *product_keys,
+        pl.format("{}: current products on {} (network coverage as of {})", state,
+                  "topic", "as_of").alias("title"),
+        pl.lit(NETWORK_COVERAGE_TYPE).alias("product_type"),
+        pl.col("as_of").str.to_date().cast(pl.Datetime("us")).dt.offset_by("12h")
+        .dt.replace_time_zone(timezone).dt.convert_time_zone("UTC").alias("published_at"),
+        pl.concat_list("topic").alias("topics"), pl.lit("TLP:CLEAR").alias("tlp"))
+    network_products = built.select([
+        (pl.col(name) if name in built.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in products.items()])
+    coverage = covered.select(*product_keys, "scope", "area_id")
+    return network_incidents, network_products, coverage
+
+
+def load_picture_frames(engine: sa.Engine, timezone: str,
+                        network: bool = False) -> PictureFrames:
     """Canonical tables -> analysis-ready frames (dates in ``timezone``, duplicates flagged),
     all read in one snapshot of the store (an ingest committing meanwhile shows up next
-    time)."""
+    time). ``network``: a network deployment, whose picture adds its member states' imported
+    aggregates (:func:`network_rows`)."""
     wanted = {name: _wanted(name, columns) for name, columns in PICTURE_TABLES.items()}
+    if network:
+        wanted |= {name: _wanted(name, None) for name in NETWORK_TABLES}
     queries: dict[str, sa.Select[Any]] = {name: _select(name, schema)
                                           for name, schema in wanted.items()}
     queries["data_version"] = data_version_query()
@@ -259,6 +314,15 @@ def load_picture_frames(engine: sa.Engine, timezone: str) -> PictureFrames:
             tables["data_version"] = data_version_of(connection)
             tables["quarantine_rows"] = connection.execute(
                 queries["quarantine_rows"]).scalar_one()
+    if network:
+        extra_incidents, extra_products, extra_coverage = network_rows(
+            tables, wanted["incidents"], wanted["products"], timezone)
+        tables["incidents"] = pl.concat([tables["incidents"], extra_incidents])
+        tables["products"] = pl.concat([tables["products"], extra_products])
+        coverage_schema = tables["product_coverage"].schema
+        tables["product_coverage"] = pl.concat([tables["product_coverage"], extra_coverage.select([
+            (pl.col(name) if name in extra_coverage.columns else pl.lit(None)).cast(dtype)
+            .alias(name) for name, dtype in coverage_schema.items()])])
     regions = tables["regions"]
     incidents = tables["incidents"]
     # New columns beside the million rows, never a join that would copy every column of them.

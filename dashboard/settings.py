@@ -291,7 +291,9 @@ class SecuritySettings(Strict):
 
 
 class Settings(Strict):
-    state: str = Field(description="Postal code of the state (e.g. CA): picks the counties.")
+    state: str = Field(description="Postal code of the state (e.g. CA): picks the counties. "
+                       "A network deployment names its member states joined by '+' "
+                       "(e.g. ID+OR+WA).")
     title: str = Field("Statewide Threat Picture", description="Title shown in the app.")
     timezone: str = Field("UTC", description="IANA time zone in which the dashboards count days "
                           "(a period 'last 7 days' ends at local midnight).")
@@ -323,11 +325,19 @@ class Settings(Strict):
     @field_validator("state")
     @classmethod
     def _known_state(cls, value: str) -> str:
-        from dashboard.geo import known_state_postals
+        from dashboard.geo import NETWORK_SEPARATOR, state_postals
 
-        if value.upper() not in known_state_postals():
-            raise ValueError(f"unknown state postal code {value!r}")
-        return value.upper()
+        postals = state_postals(value)
+        if len(set(postals)) != len(postals):
+            raise ValueError(f"a state is named twice in {value!r}")
+        return NETWORK_SEPARATOR.join(postals)
+
+    @property
+    def network(self) -> bool:
+        """A network deployment: its picture is its member states' imported aggregates."""
+        from dashboard.geo import NETWORK_SEPARATOR
+
+        return NETWORK_SEPARATOR in self.state
 
 
 class Category(Strict):

@@ -242,7 +242,8 @@ def evaluate_alerts(config: ProjectConfig, engine: sa.Engine, *, now: datetime |
     report.skipped = [rule.rule_id for rule in rules if rule.rule_id not in due_ids]
     planned: list[tuple[StoredRule, frozenset[str], list[Firing]]] = []
     if due:
-        frames = load_picture_frames(engine, config.settings.timezone)
+        frames = load_picture_frames(engine, config.settings.timezone,
+                                     config.settings.network)
         owners = _OwnerData(config, engine, frames, today)
         operations = operations_engine(engine)
         for stored in due:
@@ -424,7 +425,8 @@ def preview_rule(config: ProjectConfig, engine: sa.Engine, rule_id: int,
     if stored is None or not stored.active:
         raise RuleError(f"no active alert rule {rule_id}")
     today = today or clock.now().astimezone(ZoneInfo(config.settings.timezone)).date()
-    frames = load_picture_frames(engine, config.settings.timezone)
+    frames = load_picture_frames(engine, config.settings.timezone,
+                                     config.settings.network)
     data = _OwnerData(config, engine, frames, today).of(stored.username)
     if data is None:
         raise RuleError(f"rule {rule_id}: its owner {stored.username!r} has no enabled account")

@@ -424,7 +424,8 @@ def compose_from_store(engine: sa.Engine, config: ProjectConfig, viewer: Viewer,
     if not may_produce_briefing(viewer):
         raise BriefingError(f"user {viewer.username!r} is a partner: partners receive "
                             "briefings, they do not produce them")
-    frames = visible_frames(viewer, load_picture_frames(engine, config.settings.timezone))
+    frames = visible_frames(viewer, load_picture_frames(engine, config.settings.timezone,
+                                                         config.settings.network))
     last_loads = last_load_per_center(load_health_frames(engine))
     return compose_briefing(config, frames, viewer, filters, today, last_loads=last_loads,
                             **options)

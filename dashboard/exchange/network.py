@@ -566,12 +566,18 @@ def import_bundle(engine: sa.Engine, config: ProjectConfig, path: Path, actor: s
             ).inserted_primary_key[0]  # type: ignore[index]
         _audit_import(engine, actor, path, bundle_id, "rejected", reason=reason)
         raise
-    bundle_id = _store(engine, verified, record)
+    bundle_id = _store(engine, verified, record, config)
     _audit_import(engine, actor, path, bundle_id, "accepted", verified)
     return ImportResult(int(bundle_id), verified)
 
 
-def _store(engine: sa.Engine, bundle: VerifiedBundle, record: Mapping[str, Any]) -> int:
+# How an accepted bundle shows among a network deployment's loads (Data health, the data
+# version that refreshes every page).
+NETWORK_SOURCE, NETWORK_KIND = "network bundle", "network-bundle"
+
+
+def _store(engine: sa.Engine, bundle: VerifiedBundle, record: Mapping[str, Any],
+           config: ProjectConfig) -> int:
     counts_table, coverage_table = table("network_counts"), table("network_coverage")
     start, end = bundle.period.start.isoformat(), bundle.period.end.isoformat()
     as_of = bundle.coverage_as_of.isoformat()
@@ -601,6 +607,22 @@ def _store(engine: sa.Engine, bundle: VerifiedBundle, record: Mapping[str, Any])
                     {**row, "sending_state": bundle.state, "as_of": as_of,
                      "bundle_id": bundle_id}
                     for row in bundle.coverage.iter_rows(named=True)])
+        if config.settings.network:
+            # On a network deployment the bundle is its member state's load: it shows on Data
+            # health as that state's feed, and its run id moves the data version, so every
+            # page reads the new figures. Its regions and member "centers" come from config,
+            # as an ingest mirrors them.
+            from dashboard.ingest.pipeline import sync_reference_tables
+
+            sync_reference_tables(connection, config, state_counties(config.settings.state))
+            connection.execute(table("ingest_runs").insert().values(
+                batch_id=f"exchange-{bundle_id}", center_id=bundle.state.lower(),
+                source_name=NETWORK_SOURCE, table_name="incidents", connector_kind=NETWORK_KIND,
+                location=record["file_name"], source_hash=record["content_hash"],
+                started_at=record["received_at"], finished_at=record["received_at"],
+                status="loaded", rows_read=bundle.counts.height,
+                rows_inserted=bundle.counts.height, rows_updated=0, rows_unchanged=0,
+                rows_rejected=0, rows_flagged=0))
     return bundle_id
 
 

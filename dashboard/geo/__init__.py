@@ -25,12 +25,27 @@ def known_state_postals() -> list[str]:
     return sorted(_all_counties()["state_postal"].unique().tolist())
 
 
+# A network deployment's geography is its member states' postal codes joined by this
+# ("ID+OR+WA"): every geographic helper takes one state or such a network.
+NETWORK_SEPARATOR = "+"
+
+
+def state_postals(geography: str) -> list[str]:
+    """The states of a deployment's geography: one postal code (``CA``), or a network's
+    joined by ``+`` (``ID+OR+WA``); raises ValueError naming an unknown code."""
+    postals = [part.strip().upper() for part in geography.split(NETWORK_SEPARATOR)]
+    known = set(known_state_postals())
+    for postal in postals:
+        if postal not in known:
+            raise ValueError(f"unknown state postal code {postal!r}")
+    return postals
+
+
 def state_counties(state_postal: str) -> gpd.GeoDataFrame:
-    """The counties of one state (postal code, e.g. ``CA``), indexed 0..n-1."""
+    """The counties of one state (postal code, e.g. ``CA``) or of a network's states
+    (``ID+OR+WA``), indexed 0..n-1."""
     counties = _all_counties()
-    selected = counties[counties["state_postal"] == state_postal.upper()]
-    if selected.empty:
-        raise ValueError(f"unknown state postal code {state_postal!r}")
+    selected = counties[counties["state_postal"].isin(state_postals(state_postal))]
     return selected.reset_index(drop=True)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dashboard.geo import known_state_postals, state_counties
+from dashboard.geo import state_counties, state_postals
 
 PLACES_PATH = Path(__file__).with_name("places.parquet")
 
@@ -76,13 +76,11 @@ def places_for_state(state_postal: str, view_zoom: int | None = None) -> pl.Data
     to show the label), ``geonameid``. ``view_zoom`` is the zoom the map opens the state at;
     by default ``state_view_zoom(state_postal)``.
     """
-    postal = state_postal.upper()
-    if postal not in known_state_postals():
-        raise ValueError(f"unknown state postal code {state_postal!r}")
-    base = state_view_zoom(postal) if view_zoom is None else view_zoom
+    postals = state_postals(state_postal)  # a network's states too (``ID+OR+WA``)
+    base = state_view_zoom(state_postal) if view_zoom is None else view_zoom
     return (
         _all_places()
-        .filter(pl.col("state_postal") == postal)
+        .filter(pl.col("state_postal").is_in(postals))
         .sort("state_rank")
         .select(
             "name",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dashboard.geo import NETWORK_SEPARATOR
 from dashboard.geo.build_counties import STATE_POSTAL_BY_FIPS
 
 POPULATION_PATH = Path(__file__).with_name("county_population.parquet")
@@ -32,11 +33,15 @@ def county_population() -> pl.DataFrame:
 
 
 def state_county_population(state_postal: str) -> pl.DataFrame:
-    """The counties of one state (postal code, e.g. ``CA``) with their population."""
-    state_fips = _FIPS_BY_POSTAL.get(state_postal.upper())
-    if state_fips is None:
-        raise ValueError(f"unknown state postal code {state_postal!r}")
-    return county_population().filter(pl.col("county_fips").str.starts_with(state_fips))
+    """The counties of one state (postal code, e.g. ``CA``), or of a network's states
+    (``ID+OR+WA``), with their population."""
+    prefixes = []
+    for postal in state_postal.upper().split(NETWORK_SEPARATOR):
+        state_fips = _FIPS_BY_POSTAL.get(postal.strip())
+        if state_fips is None:
+            raise ValueError(f"unknown state postal code {postal.strip()!r}")
+        prefixes.append(state_fips)
+    return county_population().filter(pl.col("county_fips").str.slice(0, 2).is_in(prefixes))
 
 
 def population_year(county_fips: str) -> int:

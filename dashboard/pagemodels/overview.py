@@ -107,6 +107,9 @@ def view_scope(config: ProjectConfig, filters: Filters, period: Period,
         place = " + ".join(_count(len(items), noun, plural) for items, noun, plural in (
             (regions, "region", "regions"), (counties, county_word.lower(), county_plural))
             if items)
+    if config.settings.network:
+        # A network's whole area is its member states, not a state.
+        statewide = statewide.replace("Statewide", "Network-wide")
     parts = [place or statewide]
     if filters.categories:
         parts.append(_listed([names["category"].get(c, c) for c in filters.categories],

@@ -681,13 +681,18 @@ def geofence_map(state_postal: str, regions: gpd.GeoDataFrame, places: pl.DataFr
 
 def region_outlines(state_postal: str, county_to_region: dict[str, str],
                     region_names: dict[str, str]) -> gpd.GeoDataFrame:
-    shapes = simplified_counties(state_postal).copy()
+    # Dissolved at full resolution, then simplified: counties simplified one by one leave
+    # slivers between them, which a dissolve draws as stray lines inside a region.
+    shapes = state_counties(state_postal)[["county_fips", "geometry"]].copy()
     shapes["region_id"] = shapes["county_fips"].map(county_to_region)
     dissolved = shapes.dissolve(by="region_id", as_index=False)[["region_id", "geometry"]]
+    dissolved["geometry"] = dissolved.geometry.simplify(0.001, preserve_topology=True)
     dissolved["region_name"] = dissolved["region_id"].map(region_names)
     return dissolved
 
 
 def aor_outline(state_postal: str, counties: list[str]) -> gpd.GeoDataFrame:
-    shapes = simplified_counties(state_postal)
-    return shapes[shapes["county_fips"].isin(counties)].dissolve()[["geometry"]]
+    shapes = state_counties(state_postal)
+    outline = shapes[shapes["county_fips"].isin(counties)].dissolve()[["geometry"]]
+    outline["geometry"] = outline.geometry.simplify(0.001, preserve_topology=True)
+    return outline

@@ -1,0 +1,109 @@
+"""The network deployment end to end (issue 16, item 4): two neighbouring states' demos are
+loaded, each exports its signed bundle, a network deployment imports them, and its pages show
+the states' released figures and nothing else: totals equal the sum of what the states
+released, the map spans both states' counties with Gi* computed across the state line, and
+every network page runs (AppTest)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from dashboard.analytics.filters import Filters
+from dashboard.demo.network import generate_network
+from dashboard.frames import load_picture_frames
+from dashboard.pagemodels.map import map_page
+from dashboard.pagemodels.overview import overview_page
+from dashboard.security.audience import view_data
+from dashboard.security.policy import VisibilityClass
+from dashboard.settings import load_config
+from dashboard.store import open_store
+from tests.app_support import open_app
+
+STATES = ("OR", "WA")
+TODAY = date(2026, 11, 30)  # a Monday: the bundles end on Sunday the 29th
+INCIDENTS_PER_STATE = 30_000
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("network")
+    made = generate_network(folder, STATES, incidents=INCIDENTS_PER_STATE, seed=3, weeks=12,
+                            today=TODAY)
+    return made | {"folder": folder}
+
+
+def _bundle(path: str) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def test_the_network_store_holds_exactly_what_the_states_released(network: dict) -> None:
+    engine = open_store(network["store"])
+    with engine.connect() as connection:
+        stored = dict(connection.execute(sa.text(
+            "SELECT sending_state, SUM(count) FROM network_counts GROUP BY sending_state")).all())
+        statuses = connection.execute(sa.text(
+            "SELECT sending_state, status FROM network_bundles ORDER BY bundle_id")).all()
+        incidents_rows = connection.execute(sa.text("SELECT COUNT(*) FROM incidents")).scalar()
+    assert statuses == [(state, "accepted") for state in STATES]
+    for state in STATES:
+        bundle = _bundle(network["states"][state]["bundle"])
+        released = sum(cell["count"] for cell in bundle["payload"]["counts"])
+        assert released == network["states"][state]["incidents"] > 0
+        assert stored[state] == released
+    assert incidents_rows == 0  # no record crossed: the network has aggregates only
+
+
+def test_network_pages_total_the_states_released_figures(network: dict) -> None:
+    config = load_config(network["config"])
+    assert config.settings.network and config.settings.state == "OR+WA"
+    frames = load_picture_frames(open_store(network["store"]), config.settings.timezone,
+                                 network=True)
+    start, end = (date.fromisoformat(day) for day in network["period"])
+    everyone = VisibilityClass("leadership", None, "TLP:RED")
+    data = view_data(frames, everyone, config.settings.security.partner_min_count, TODAY,
+                     config.settings.timezone)
+    whole = Filters(period="custom", start=start, end=end)
+    expected = sum(figures["incidents"] for figures in network["states"].values())
+    overview = overview_page(config, data, whole, TODAY)
+    assert overview.scope.heading.startswith("Network-wide")
+    counties = map_page(config, data, whole, TODAY).county_counts
+    assert int(counties["incidents"].sum()) == expected
+    # Both states' counties are on the map, and each state's total is its own release.
+    by_state = counties.group_by(pl.col("county_fips").str.slice(0, 2)).agg(
+        pl.col("incidents").sum())
+    assert dict(by_state.iter_rows()) == {
+        "41": network["states"]["OR"]["incidents"], "53": network["states"]["WA"]["incidents"]}
+    # Gi* is computed over both states at once: one significance class for every county.
+    hotspots = map_page(config, data, whole, TODAY).hotspots
+    assert set(hotspots["county_fips"].str.slice(0, 2)) == {"41", "53"}
+    # A week before the bundles' period has nothing: no figure is invented.
+    before = Filters(period="custom", start=start - timedelta(days=14),
+                     end=start - timedelta(days=1))
+    assert int(map_page(config, data, before, TODAY).county_counts["incidents"].sum()) == 0
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/map.py", "pages/trends.py",
+                                  "pages/centers.py", "pages/coverage.py"])
+def test_every_network_page_runs(network: dict, monkeypatch: pytest.MonkeyPatch,
+                                 page: str) -> None:
+    at = open_app((Path(network["config"]), network["store"]), monkeypatch, page=page,
+                  role="leadership")
+    assert not at.exception
+    headings = " ".join(str(element.value) for element in [*at.title, *at.header])
+    assert "Network\\-wide" in headings or page == "pages/coverage.py", headings
+
+
+def test_data_health_shows_which_state_sent_what(network: dict,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app((Path(network["config"]), network["store"]), monkeypatch,
+                  page="pages/data_health.py", role="admin")
+    shown = " ".join(frame.value.to_csv() for frame in at.dataframe)
+    for state in STATES:
+        assert f"{state}.json" in shown
+    assert "network bundle" in shown
