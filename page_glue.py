@@ -111,7 +111,8 @@ def _data_version(store_url: str) -> int:
 
 
 @st.cache_data(show_spinner="Loading data health...", max_entries=4)
-def health_frames(store_url: str, version: int) -> HealthFrames:
+def health_frames(store_url: str, version: int, bundles: int = 0) -> HealthFrames:
+    # ``bundles``: import attempts seen, so that a rejected bundle shows at once on Data health.
     return load_health_frames(engine(store_url))
 
 

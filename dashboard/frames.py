@@ -161,6 +161,8 @@ class HealthFrames:
     flagged: pl.DataFrame  # incidents with a geo_flag
     links: pl.DataFrame  # incident_links joined to both reports' category and time
     data_version: int
+    # Network bundles received (issue 16): every import attempt, accepted or rejected.
+    bundles: pl.DataFrame | None = None
 
 
 def load_health_frames(engine: sa.Engine) -> HealthFrames:
@@ -196,6 +198,7 @@ def load_health_frames(engine: sa.Engine) -> HealthFrames:
             flagged=flagged,
             links=links.join(link_ends, on=["center_id", "incident_id"], how="left"),
             data_version=data_version_of(connection),
+            bundles=read_frame(connection, "network_bundles"),
         )
     return frames
 

@@ -214,6 +214,14 @@ def data_version_query() -> sa.Select[int]:
     )
 
 
+def bundles_received(engine: sa.Engine) -> int:
+    """Network bundle import attempts so far: a rejected one changes what Data health shows
+    but not the data version."""
+    with engine.connect() as connection:
+        return int(connection.execute(
+            sa.select(sa.func.count()).select_from(table("network_bundles"))).scalar_one())
+
+
 def data_version(engine: sa.Engine | sa.Connection) -> int:
     """Changes whenever an ingest wrote something (or a source failed): the id of the last
     such run."""

@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from dashboard.pagemodels.data_health import data_health_page
-from page_glue import health_frames, load_context
+from dashboard.store import bundles_received
+from page_glue import engine, health_frames, load_context
 
 context = load_context()
-page = data_health_page(context.visibility, health_frames(context.store_url,
-                                                          context.data_version),
+frames = health_frames(context.store_url, context.data_version,
+                       bundles_received(engine(context.store_url)))
+page = data_health_page(context.visibility, frames,
                         datetime.now(UTC), context.config)
 COUNT = st.column_config.NumberColumn(format="localized")
 # Wide tables scroll sideways at 1440 px; the center (and the record) stay in view (issue 14).
@@ -54,6 +56,15 @@ st.dataframe(page.freshness, hide_index=True, width="stretch", key="freshness",
              column_config={"Center": PINNED,
                             "Age (h)": st.column_config.NumberColumn(format="%.1f"),
                             "Rows read": COUNT, "Rejected": COUNT})
+
+if not page.bundles.is_empty():
+    st.subheader("Network bundles received")
+    st.caption("Each state's signed bundle of released aggregates, as imported: accepted ones "
+               "are that state's figures for their weeks; a rejected one stored nothing and "
+               "says why. Every attempt is also in the audit trail.")
+    st.dataframe(page.bundles, hide_index=True, width="stretch", key="network_bundles",
+                 column_config={"Cells": COUNT, "Incidents": COUNT,
+                                "Why rejected": st.column_config.TextColumn(width="large")})
 
 if not page.conformance.is_empty():
     st.subheader("Exchange standards")

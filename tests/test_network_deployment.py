@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from dashboard.analytics.filters import Filters
 from dashboard.demo.network import generate_network
+from dashboard.exchange.network import BundleRejected, import_bundle
 from dashboard.frames import load_picture_frames
 from dashboard.pagemodels.map import map_page
 from dashboard.pagemodels.overview import overview_page
@@ -48,7 +49,8 @@ def test_the_network_store_holds_exactly_what_the_states_released(network: dict)
         stored = dict(connection.execute(sa.text(
             "SELECT sending_state, SUM(count) FROM network_counts GROUP BY sending_state")).all())
         statuses = connection.execute(sa.text(
-            "SELECT sending_state, status FROM network_bundles ORDER BY bundle_id")).all()
+            "SELECT sending_state, status FROM network_bundles WHERE status = 'accepted' "
+            "ORDER BY bundle_id")).all()
         incidents_rows = connection.execute(sa.text("SELECT COUNT(*) FROM incidents")).scalar()
     assert statuses == [(state, "accepted") for state in STATES]
     for state in STATES:
@@ -99,11 +101,24 @@ def test_every_network_page_runs(network: dict, monkeypatch: pytest.MonkeyPatch,
     assert "Network\\-wide" in headings or page == "pages/coverage.py", headings
 
 
-def test_data_health_shows_which_state_sent_what(network: dict,
+def test_data_health_shows_which_state_sent_what(network: dict, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bundle altered on the way is refused, and the page says so beside the accepted ones.
+    tampered = tmp_path / "OR-altered.json"
+    original = Path(network["states"]["OR"]["bundle"]).read_bytes()
+    tampered.write_bytes(original.replace(b'"count":', b'"count":1', 1))
+    with pytest.raises(BundleRejected, match="bad signature"):
+        import_bundle(open_store(network["store"]), load_config(network["config"]), tampered,
+                      "test")
     at = open_app((Path(network["config"]), network["store"]), monkeypatch,
                   page="pages/data_health.py", role="admin")
-    shown = " ".join(frame.value.to_csv() for frame in at.dataframe)
-    for state in STATES:
-        assert f"{state}.json" in shown
-    assert "network bundle" in shown
+    bundles = next(frame.value for frame in at.dataframe if "Why rejected" in frame.value.columns)
+    rows = bundles[["State", "Status", "File"]].to_numpy().tolist()
+    assert rows[0] == ["OR", "rejected", "OR-altered.json"]
+    assert sorted(rows[1:]) == [[state, "accepted", f"{state}.json"] for state in STATES]
+    assert "bad signature" in bundles["Why rejected"].iloc[0]
+    accepted = bundles[bundles["Status"] == "accepted"]
+    assert sorted(accepted["Incidents"].astype(int)) == sorted(
+        network["states"][state]["incidents"] for state in STATES)
+    feeds = " ".join(frame.value.to_csv() for frame in at.dataframe)
+    assert "network bundle" in feeds  # each accepted bundle is its state's load

@@ -90,6 +90,9 @@ class DataHealthPage:
     # Sources that speak an exchange standard (STIX 2.1): share of records that conformed, and
     # the most common failures.
     conformance: pl.DataFrame
+    # Network bundles received, newest first: which state sent what, when, and whether it was
+    # accepted (why not); empty on a deployment that imported none.
+    bundles: pl.DataFrame
 
     def quarantine_rows(self, centers: Sequence[str], fields: Sequence[str],
                         search: str) -> pl.DataFrame:
@@ -135,7 +138,28 @@ def data_health_page(visibility: VisibilityClass, health: HealthFrames, now: dat
         links=shown(frames.links.sort("occurred_at", descending=True), LINK_HEADERS),
         failed=shown(failed_sources(frames), FAILED_HEADERS),
         center_names=names,
-        conformance=shown(standard_conformance(frames), CONFORMANCE_HEADERS))
+        conformance=shown(standard_conformance(frames), CONFORMANCE_HEADERS),
+        bundles=received_bundles(health.bundles))
+
+
+BUNDLE_HEADERS = {"received_at": "Received (UTC)", "sending_state": "State",
+                  "status": "Status", "reason": "Why rejected", "period": "Weeks",
+                  "marking": "Marking", "cells": "Cells", "incidents": "Incidents",
+                  "key_id": "Signing key", "file_name": "File", "received_by": "Imported by"}
+
+
+def received_bundles(bundles: pl.DataFrame | None) -> pl.DataFrame:
+    """The network bundles received, as the page shows them (newest first)."""
+    if bundles is None or bundles.is_empty():
+        return pl.DataFrame(schema=dict.fromkeys(BUNDLE_HEADERS.values(), pl.String))
+    return bundles.sort("bundle_id", descending=True).with_columns(
+        pl.col("received_at").dt.strftime("%Y-%m-%d %H:%M"),
+        pl.when(pl.col("period_start").is_not_null())
+        .then(pl.concat_str("period_start", pl.lit(" to "), "period_end"))
+        .alias("period"),
+        # The key's fingerprint, short: enough to tell keys apart at a glance.
+        pl.col("key_id").str.slice(0, 19),
+    ).select(list(BUNDLE_HEADERS)).rename(BUNDLE_HEADERS)
 
 
 def _named(frame: pl.DataFrame, names: Mapping[str, str], *columns: str,
