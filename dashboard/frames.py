@@ -275,11 +275,13 @@ def network_rows(tables: Mapping[str, Any], incidents: pl.Schema, products: pl.S
         (pl.col(name) if name in rows.columns else pl.lit(None)).cast(dtype).alias(name)
         for name, dtype in incidents.items()])
     covered = tables["network_coverage"].filter(
-        pl.col("covered") & (pl.col("scope") == "county"))
+        pl.col("covered") & (pl.col("scope") == "county")).join(
+        tables["network_bundles"].select("bundle_id", "marking"), on="bundle_id", how="left")
     product_keys = [state.str.to_lowercase().alias("center_id"),
                     pl.concat_str([pl.lit("coverage"), state, "topic"], separator="-")
                     .alias("product_id")]
-    by_topic = covered.group_by("sending_state", "topic").agg(pl.col("as_of").max())
+    by_topic = covered.group_by("sending_state", "topic").agg(
+        pl.col("as_of").max(), pl.col("marking").first())
     built = by_topic.select(
         *product_keys,
         pl.format("{}: current products on {} (network coverage as of {})", state,
@@ -287,7 +289,8 @@ def network_rows(tables: Mapping[str, Any], incidents: pl.Schema, products: pl.S
         pl.lit(NETWORK_COVERAGE_TYPE).alias("product_type"),
         pl.col("as_of").str.to_date().cast(pl.Datetime("us")).dt.offset_by("12h")
         .dt.replace_time_zone(timezone).dt.convert_time_zone("UTC").alias("published_at"),
-        pl.concat_list("topic").alias("topics"), pl.lit("TLP:CLEAR").alias("tlp"))
+        # Coverage travels under its bundle's marking, and is handled as such.
+        pl.concat_list("topic").alias("topics"), pl.col("marking").alias("tlp"))
     network_products = built.select([
         (pl.col(name) if name in built.columns else pl.lit(None)).cast(dtype).alias(name)
         for name, dtype in products.items()])

@@ -122,3 +122,33 @@ def test_data_health_shows_which_state_sent_what(network: dict, tmp_path: Path,
         network["states"][state]["incidents"] for state in STATES)
     feeds = " ".join(frame.value.to_csv() for frame in at.dataframe)
     assert "network bundle" in feeds  # each accepted bundle is its state's load
+
+
+def test_a_network_stix_export_places_each_county_in_its_own_state(network: dict) -> None:
+    """The STIX export works over a network too: each county location names its own state, the
+    aggregate note counts what the states released, and the OASIS validator accepts it."""
+    from datetime import UTC, datetime
+
+    from stix2validator import ValidationOptions, validate_string
+
+    from dashboard.exchange.stix import stix_export
+
+    config = load_config(network["config"])
+    frames = load_picture_frames(open_store(network["store"]), config.settings.timezone,
+                                 network=True)
+    start, end = (date.fromisoformat(day) for day in network["period"])
+    data = view_data(frames, VisibilityClass("leadership", None, "TLP:RED"),
+                     config.settings.security.partner_min_count, TODAY, config.settings.timezone)
+    export = stix_export(config, data, Filters(period="custom", start=start, end=end), TODAY,
+                         datetime(2026, 11, 30, 12, tzinfo=UTC))
+    locations = [obj for obj in export.bundle["objects"] if obj["type"] == "location"]
+    areas = {obj["administrative_area"] for obj in locations}
+    assert areas == {"US-OR", "US-WA"}
+    for obj in locations:
+        fips = obj["external_references"][0]["external_id"]
+        postal = {"41": "OR", "53": "WA"}[fips[:2]]
+        assert obj["administrative_area"] == f"US-{postal}"
+    assert export.incidents == sum(figures["incidents"] for figures in network["states"].values())
+    result = validate_string(json.dumps(export.bundle), ValidationOptions(version="2.1",
+                                                                         strict=False))
+    assert result.is_valid, [error.message for error in result.errors]

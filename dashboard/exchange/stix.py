@@ -42,7 +42,7 @@ import stix2
 
 from dashboard.analytics.filters import Filters, incident_filter, period_of, to_query_params
 from dashboard.analytics.picture import filtered_products
-from dashboard.geo import state_counties
+from dashboard.geo import state_counties, state_postals
 from dashboard.security import audit
 from dashboard.security.audience import ViewData
 from dashboard.security.policy import most_restrictive
@@ -101,18 +101,29 @@ class StixExport:
 
 
 @cache
-def _counties(state: str) -> dict[str, tuple[str, str, float, float]]:
-    """County FIPS -> (name, state FIPS, latitude, longitude of a point inside it)."""
+def _counties(state: str) -> dict[str, tuple[str, str, str, float, float]]:
+    """County FIPS -> (name, state FIPS, state postal code, latitude, longitude of a point
+    inside it); ``state`` may be a network's states (``ID+OR+WA``)."""
     counties = state_counties(state)
     points = counties.geometry.representative_point()
-    return {fips: (name, state_fips, round(point.y, 5), round(point.x, 5))
-            for fips, name, state_fips, point in zip(
+    return {fips: (name, state_fips, postal, round(point.y, 5), round(point.x, 5))
+            for fips, name, state_fips, postal, point in zip(
                 counties["county_fips"], counties["county_name"], counties["state_fips"],
-                points, strict=True)}
+                counties["state_postal"], points, strict=True)}
 
 
 def _state_name(state: str) -> str:
-    return str(state_counties(state)["state_name"].iloc[0])
+    """The state's name; a network's, its states' names joined ("Idaho, Oregon and
+    Washington")."""
+    names = [str(state_counties(postal)["state_name"].iloc[0])
+             for postal in state_postals(state)]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def state_location_ids(state: str) -> list[str]:
+    """The location ids of the deployment's whole area: its state, or each member state of a
+    network."""
+    return [state_location_id(postal) for postal in state_postals(state)]
 
 
 def _as_dict(obj: stix2.base._STIXBase) -> dict[str, Any]:
@@ -124,18 +135,19 @@ def location_objects(state: str, counties: list[str], statewide: bool) -> list[d
     objects = []
     known = _counties(state)
     if statewide:
-        state_fips = next(iter(known.values()))[1]
-        objects.append(_as_dict(stix2.v21.Location(
-            id=state_location_id(state), created=LOCATION_CREATED, modified=LOCATION_CREATED,
-            name=_state_name(state), region="northern-america", country="US",
-            administrative_area=f"US-{state}",
-            external_references=[{"source_name": FIPS_SOURCE, "external_id": state_fips}])))
+        for postal in state_postals(state):
+            state_fips = next(value[1] for value in known.values() if value[2] == postal)
+            objects.append(_as_dict(stix2.v21.Location(
+                id=state_location_id(postal), created=LOCATION_CREATED,
+                modified=LOCATION_CREATED, name=_state_name(postal), region="northern-america",
+                country="US", administrative_area=f"US-{postal}",
+                external_references=[{"source_name": FIPS_SOURCE, "external_id": state_fips}])))
     for fips in counties:
-        name, _, latitude, longitude = known[fips]
+        name, _, postal, latitude, longitude = known[fips]
         objects.append(_as_dict(stix2.v21.Location(
             id=county_location_id(fips), created=LOCATION_CREATED, modified=LOCATION_CREATED,
-            name=f"{name}, {state}", region="northern-america", country="US",
-            administrative_area=f"US-{state}", latitude=latitude, longitude=longitude,
+            name=f"{name}, {postal}", region="northern-america", country="US",
+            administrative_area=f"US-{postal}", latitude=latitude, longitude=longitude,
             external_references=[{"source_name": FIPS_SOURCE, "external_id": fips,
                                   "description": "US Census county FIPS code"}])))
     return objects
@@ -146,7 +158,7 @@ def product_report(config: ProjectConfig, row: Mapping[str, Any], *,
     """One product row (of the picture frames) as a report."""
     state = config.settings.state
     statewide = bool(row["statewide"])
-    refs = ([state_location_id(state)] if statewide
+    refs = (state_location_ids(state) if statewide
             else [county_location_id(fips) for fips in row["covered_counties"]])
     labels = [*row["topics"], f"product-type:{row['product_type']}"]
     if row["audience"]:
@@ -225,7 +237,7 @@ def aggregate_note(config: ProjectConfig, data: ViewData, filters: Filters, toda
         abstract=f"Incidents by county and threat category, {period.start} to {period.end}",
         content=content, authors=[config.settings.title],
         object_refs=[county_location_id(fips) for fips in counties]
-        or [state_location_id(state)],
+        or state_location_ids(state),
         object_marking_refs=[TLP2_MARKINGS[marking][0]],
         extensions={AGGREGATE_EXTENSION_ID: extension})
     return _as_dict(note), cells, marking
@@ -255,8 +267,8 @@ def stix_export(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     note, cells, counts_marking = aggregate_note(config, data, filters, today, now)
     markings = sorted({*products["tlp"].to_list(), counts_marking},
                       key=list(TLP2_MARKINGS).index)
-    statewide = state_location_id(state) in {ref for obj in [*reports, note]
-                                              for ref in obj["object_refs"]}
+    statewide = bool(set(state_location_ids(state)) & {ref for obj in [*reports, note]
+                                                        for ref in obj["object_refs"]})
     counties = sorted({fips for row in products.filter(~pl.col("statewide"))
                        .iter_rows(named=True) for fips in row["covered_counties"]}
                       | set(cells["county_fips"].to_list()))
