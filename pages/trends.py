@@ -69,7 +69,7 @@ split = controls[0].segmented_control(
     "Split by", splits_for(data), format_func=SPLITS.__getitem__, default="category",
     key="trends_split") or "category"
 wanted = controls[1].segmented_control(
-    "Granularity", granularities_for(data), format_func=GRANULARITIES.__getitem__,
+    "Granularity", granularities_for(data, config), format_func=GRANULARITIES.__getitem__,
     default="week", key="trends_granularity") or "week"
 by = "region_id" if st.session_state.get("compstat_by_region") else "category"
 page = page_model(context, trends_page, filters, split=split, granularity=wanted,

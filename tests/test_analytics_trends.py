@@ -243,6 +243,23 @@ def test_weeks_end_on_the_last_day_and_a_cut_week_counts_its_own_days() -> None:
     assert series["expected"].to_list() == [pytest.approx(9.0), pytest.approx(21.0)]
 
 
+def test_weekly_dated_counts_are_shown_in_whole_weeks_only() -> None:
+    """A partner's release and a network's bundles date each week's count on its Sunday: a
+    week cut by the period's start would carry all seven days against a baseline for the few
+    days inside and read as a surge, so the view starts on the first Monday in it."""
+    sundays = {MONDAY + timedelta(weeks=week, days=6): 21 for week in range(12)}
+    start = MONDAY + timedelta(weeks=9, days=2)  # a Wednesday
+    end = MONDAY + timedelta(weeks=11, days=6)  # a Sunday
+    series = incident_series(incidents(daily(sundays)), Filters(), COUNTY_TO_REGION,
+                             Period(start, end), "category", "week",
+                             weeks_end_on_sunday=True).sort("bucket_start")
+    assert series.select("start", "end", "days", "incidents").rows() == [
+        (MONDAY + timedelta(weeks=10), MONDAY + timedelta(weeks=10, days=6), 7, 21),
+        (MONDAY + timedelta(weeks=11), end, 7, 21),
+    ]
+    assert not series["anomaly"].any()
+
+
 def test_a_first_appearance_needs_min_count() -> None:
     quiet = constant(MONDAY, 10 * 7, 1)  # other category keeps the data range open
     rows = daily(quiet, category="gangs")

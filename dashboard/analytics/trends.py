@@ -198,7 +198,11 @@ def incident_series(incidents: pl.DataFrame, filters: Filters,
         return pl.DataFrame(schema=SERIES_SCHEMA)
     view = Period(max(period.start, known.start), min(period.end, known.end))
     if granularity == "week" and weeks_end_on_sunday:
-        view = Period(view.start, view.end - timedelta(days=view.end.isoweekday() % 7))
+        # Whole Monday-to-Sunday weeks only: the data is dated on each week's Sunday, so a
+        # week cut by the period's start would carry all its days' count against a baseline
+        # for the few days inside, and read as a surge.
+        view = Period(view.start + timedelta(days=(8 - view.start.isoweekday()) % 7),
+                      view.end - timedelta(days=view.end.isoweekday() % 7))
     if view.start > view.end:
         return pl.DataFrame(schema=SERIES_SCHEMA)
     history_start = max(known.start, buckets_before(

@@ -98,8 +98,8 @@ def buckets_note(view: SeriesView, period: Period, partner: bool) -> str:
     if view.granularity == "week" and not series.is_empty():
         last: date = series["end"].max()  # type: ignore[assignment]
         if partner:
-            text = (f"Weeks run Monday to Sunday, as partners' releases are counted; the latest "
-                    f"ends on {last:%d %b %Y}. ")
+            text = (f"Weeks run Monday to Sunday, as releases are counted (whole weeks only); "
+                    f"the latest ends on {last:%d %b %Y}. ")
         elif last == period.end:
             text = (f"Weeks are the seven days ending on the last day shown ({last:%d %b %Y}), "
                     "so the latest week is always whole; each point sits on its week's last "
@@ -135,8 +135,15 @@ def splits_for(data: ViewData) -> list[str]:
     return list(PARTNER_SPLITS if data.aggregates_only else SPLITS)
 
 
-def granularities_for(data: ViewData) -> list[str]:
-    return list(PARTNER_GRANULARITIES if data.aggregates_only else GRANULARITIES)
+def weekly_counts(config: ProjectConfig, data: ViewData) -> bool:
+    """Whether the view's counts are per Monday-to-Sunday week (each dated on its Sunday): a
+    partner's release, and every view of a network deployment (its states' bundles)."""
+    return data.aggregates_only or config.settings.network
+
+
+def granularities_for(data: ViewData, config: ProjectConfig | None = None) -> list[str]:
+    weekly = data.aggregates_only if config is None else weekly_counts(config, data)
+    return list(PARTNER_GRANULARITIES if weekly else GRANULARITIES)
 
 
 def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: date,
@@ -145,7 +152,7 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     """Everything the Trends page shows for a selection and its controls (a split or
     granularity a class cannot receive falls back to its first one)."""
     split = split if split in splits_for(data) else splits_for(data)[0]
-    if granularity not in granularities_for(data):
+    if granularity not in granularities_for(data, config):
         granularity = "week"
     selection = data.selection(filters)
     period = period_of(filters, today)
@@ -153,7 +160,7 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     c2r = config.county_to_region
     settings = config.settings.anomalies
     labels = config.labels
-    partner = data.aggregates_only
+    partner = weekly_counts(config, data)
     view = series_view(frames.incidents, selection, c2r, period, split, granularity, settings,
                        weeks_end_on_sunday=partner)
     series_chart = series_figure(
@@ -187,7 +194,7 @@ def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: 
     residents = area_residents(population, c2r, selection)
     total_rates = compstat_total_rates(table, residents)
     basis = rate_basis(population)
-    rhythm = None if data.aggregates_only else hour_weekday_figure(
+    rhythm = None if partner else hour_weekday_figure(
         hour_weekday_counts(frames.incidents, frames.centers, selection, c2r, period,
                             config.settings.timezone),
         "When incidents occur (each center's local time)")
