@@ -455,7 +455,8 @@ def filter_lines(filters: Filters, config: ProjectConfig) -> tuple[tuple[str, st
     if filters.counties:
         counties = {fips: f"{name} County" for fips, name in labels["county"].items()}
         place.append(f"counties {named(filters.counties, counties)}")
-    lines = [("Place", "; ".join(place) if place else f"Statewide ({config.settings.state})"),
+    whole = "Network-wide" if config.settings.network else "Statewide"
+    lines = [("Place", "; ".join(place) if place else f"{whole} ({config.settings.state})"),
              ("Threat categories", named(filters.categories, labels["category"]) or "All")]
     optional = (("SAR behaviours", named(filters.sar_behaviors, taxonomy.sar_behaviors)),
                 ("Target sectors", named(filters.target_sectors, taxonomy.target_sectors)),
