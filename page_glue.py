@@ -57,7 +57,7 @@ from dashboard.security.policy import (
 from dashboard.security.signin_guard import SignInGuard
 from dashboard.security.signin_guard import sign_in as sign_in_guarded
 from dashboard.settings import ProjectConfig, SecuritySettings, load_config
-from dashboard.store import data_version, open_store
+from dashboard.store import bundles_received, data_version, open_store
 from dashboard.views.formatting import format_age, markdown_text
 from dashboard.views.maps import (
     MAX_HEAT_POINTS,
@@ -114,6 +114,13 @@ def _data_version(store_url: str) -> int:
 def health_frames(store_url: str, version: int, bundles: int = 0) -> HealthFrames:
     # ``bundles``: import attempts seen, so that a rejected bundle shows at once on Data health.
     return load_health_frames(engine(store_url))
+
+
+def current_health_frames(context: PageContext) -> HealthFrames:
+    """The Data health page's frames: as of the data version and of the network bundles
+    received (a rejected one changes the page but not the data version)."""
+    return health_frames(context.store_url, context.data_version,
+                         bundles_received(engine(context.store_url)))
 
 
 @st.cache_resource(show_spinner="Loading the statewide picture...", max_entries=2)

@@ -7,13 +7,10 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from dashboard.pagemodels.data_health import data_health_page
-from dashboard.store import bundles_received
-from page_glue import engine, health_frames, load_context
+from page_glue import current_health_frames, load_context
 
 context = load_context()
-frames = health_frames(context.store_url, context.data_version,
-                       bundles_received(engine(context.store_url)))
-page = data_health_page(context.visibility, frames,
+page = data_health_page(context.visibility, current_health_frames(context),
                         datetime.now(UTC), context.config)
 COUNT = st.column_config.NumberColumn(format="localized")
 # Wide tables scroll sideways at 1440 px; the center (and the record) stay in view (issue 14).
