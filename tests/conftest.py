@@ -23,25 +23,6 @@ RI_FIXTURE = Path(__file__).parent / "fixtures" / "ri"
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
 POSTGRES_ADMIN_URL = f"postgresql+psycopg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
 
-# The slowest test files (seconds on this 2-core machine), handed to the workers first: with a
-# file per worker (--dist loadfile), a long file taken last keeps one core busy for a minute or
-# more while the other has nothing left (the suite's tail). Longest first evens the two out.
-SLOW_FILES = (
-    "test_bench.py", "test_partner_attacks.py", "test_browser_review.py",
-    "test_browser_security.py", "test_browser_live.py", "test_briefing.py",
-    "test_browser_map_clicks.py", "test_browser_oidc.py", "test_browser_coverage.py",
-    "test_network_deployment.py", "test_browser_centers.py", "test_browser_picture.py",
-    "test_browser_trends.py", "test_browser_geofence.py", "test_browser.py",
-    "test_network_exchange.py", "test_serve_startup.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow files first, in SLOW_FILES order; every file's own tests keep their order."""
-    rank = {name: position for position, name in enumerate(SLOW_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
-
-
 TableSnapshot = dict[str, list[tuple[Any, ...]]]
 # CI (.ci/run with CI=true) installs and starts every service, so none may be silently skipped.
 IN_CI = os.environ.get("CI") == "true"

@@ -28,7 +28,7 @@ from tests.app_support import open_app
 
 STATES = ("OR", "WA")
 TODAY = date(2026, 11, 30)  # a Monday: the bundles end on Sunday the 29th
-INCIDENTS_PER_STATE = 30_000
+INCIDENTS_PER_STATE = 20_000
 # Pages whose title names no place: their own controls say what they cover.
 NOT_SCOPED = ("pages/coverage.py", "pages/briefing.py", "pages/alerts.py")
 
