@@ -35,7 +35,8 @@ with st.container():
         st.markdown(markdown_text(page.scope.filters_line))
     st.caption(f"{page.counted} · click a county to filter every page by it · hot and "
                f"cold spots are Getis-Ord Gi* over county {HOTSPOT_MEASURES[hotspot_measure]} "
-               "(queen contiguity) at 90/95/99 % confidence, computed statewide")
+               "(queen contiguity) at 90/95/99 % confidence, computed "
+               f"{'across the network' if context.config.settings.network else 'statewide'}")
     if page.note:
         st.info(page.note, icon=":material/shield:")
 
