@@ -31,6 +31,7 @@ from dashboard.analytics.filters import (
     filter_value_names,
     parse_value,
 )
+from dashboard.cli_options import CONFIG_ENV, ConfigOption, StoreOption
 from dashboard.ingest.pipeline import IngestError, IngestReport, run_ingest
 from dashboard.security import accounts, audit
 from dashboard.security.policy import (
@@ -42,7 +43,6 @@ from dashboard.security.policy import (
 from dashboard.settings import ConfigError, ProjectConfig, load_config, resolve_store_url
 from dashboard.store import StoreError, open_store
 
-CONFIG_ENV = "THREAT_PICTURE_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR_NAME = "demo"
 
@@ -54,16 +54,6 @@ app = typer.Typer(
 )
 # Wide enough for a one-line error naming file, row and field when not on a terminal.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", help=f"Config folder (default: ${CONFIG_ENV}, else ./config)."),
-]
-StoreOption = Annotated[
-    str | None,
-    typer.Option("--store", help="SQLAlchemy URL of the store (default: $THREAT_PICTURE_STORE, "
-                 "else settings.toml, else embedded SQLite in ./data)."),
-]
 
 UserOption = Annotated[
     str | None,

@@ -1,8 +1,8 @@
 """`threat-picture exchange`: the national network's signed bundles (export, import, keygen).
 
 Mounted by ``dashboard.cli`` (``app.add_typer(exchange_app, name="exchange")``); the shared
-helpers of the command line (config and store, the one-line error) are imported when a command
-runs, since that module imports this one.
+options come from ``dashboard.cli_options``, and the command line's helpers (config and store,
+the one-line error) are imported when a command runs, since that module imports this one.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from dashboard.cli_options import ConfigOption, StoreOption
+
 exchange_app = typer.Typer(
     help="The national network: export this state's released aggregates as a signed bundle, "
     "import another state's, make a signing key pair.", no_args_is_help=True)
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", help="Config folder (default: $THREAT_PICTURE_CONFIG, else ./config).")]
-StoreOption = Annotated[str | None, typer.Option(
-    "--store", help="SQLAlchemy URL of the store (default: $THREAT_PICTURE_STORE, else "
-    "settings.toml, else embedded SQLite in ./data).")]
 
 
 def _day(option: str, text: str) -> date:

@@ -141,9 +141,8 @@ def weekly_counts(config: ProjectConfig, data: ViewData) -> bool:
     return data.aggregates_only or config.settings.network
 
 
-def granularities_for(data: ViewData, config: ProjectConfig | None = None) -> list[str]:
-    weekly = data.aggregates_only if config is None else weekly_counts(config, data)
-    return list(PARTNER_GRANULARITIES if weekly else GRANULARITIES)
+def granularities_for(data: ViewData, config: ProjectConfig) -> list[str]:
+    return list(PARTNER_GRANULARITIES if weekly_counts(config, data) else GRANULARITIES)
 
 
 def trends_page(config: ProjectConfig, data: ViewData, filters: Filters, today: date,
